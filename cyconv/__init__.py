@@ -1,0 +1,11 @@
+"""cyconv: fast, trustworthy 2-D convolution for NumPy.
+
+A drop-in for ``scipy.signal.correlate2d`` / ``convolve2d`` built on
+multithreaded Cython kernels, plus the NCHW convolution and pooling layers of
+a deep-learning textbook with PyTorch's semantics.
+"""
+from cyconv._config import show_config
+from cyconv._correlate import convolve2d, correlate2d
+from cyconv._version import __version__
+
+__all__ = ["__version__", "convolve2d", "correlate2d", "show_config"]
