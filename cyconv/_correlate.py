@@ -68,7 +68,6 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     if plane is None:
         return _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads)
     # Complex as four real correlations of the real and imaginary planes.
-    fill = complex(fill)
     parts = {}
     for image_part, image_plane, fill_part in (("re", image.real, fill.real), ("im", image.imag, fill.imag)):
         for kernel_part, kernel_plane in (("re", kernel.real), ("im", kernel.imag)):
@@ -107,6 +106,7 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
     image, kernel, fill = _simd.correlate_kernels.scipy_operands(
         in1, in2 if convolve else in2.conj(), fillvalue, boundary == FILL
     )
+    fill = fill.reshape(())
     out_shape, offsets = _output_geometry(mode, image.shape, kernel.shape, convolve)
     if min(out_shape) < 0:
         raise ValueError(

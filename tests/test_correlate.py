@@ -1,0 +1,315 @@
+"""correlate2d / convolve2d against scipy.signal as the oracle."""
+import itertools
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.signal
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import cyconv
+from cyconv import _simd
+
+FUNCTIONS = ["correlate2d", "convolve2d"]
+MODES = ["full", "same", "valid"]
+BOUNDARIES = ["fill", "wrap", "symm"]
+SHAPE_PAIRS = [
+    ((1, 1), (1, 1)),
+    ((1, 7), (1, 3)),
+    ((7, 1), (2, 1)),
+    ((5, 6), (3, 3)),
+    ((6, 8), (2, 4)),
+    ((9, 4), (4, 5)),   # kernel wider than the image
+    ((3, 4), (6, 9)),   # kernel larger than the image in both dimensions
+    ((4, 3), (6, 2)),   # taller, narrower kernel: 'valid' mode cannot run
+    ((23, 37), (5, 7)),
+    ((40, 33), (9, 8)),
+]
+DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+          np.uint64, np.float32, np.float64, np.longdouble, np.complex64,
+          np.complex128, np.clongdouble]
+
+
+def random_array(rng, shape, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, -100), min(info.max, 100), size=shape,
+                            endpoint=True).astype(dtype)
+    values = rng.standard_normal(shape)
+    if dtype.kind == "c":
+        values = values + 1j * rng.standard_normal(shape)
+    return values.astype(dtype)
+
+
+def outcome(func, *args, **kwargs):
+    """Return the result, or the exception type raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the type is what is compared
+            return type(exc)
+
+
+def is_deliberate_difference(name, mode, in1, in2):
+    """cyconv returns the true correlation where scipy conjugates it."""
+    swapped = mode == "valid" and any(b > a for a, b in zip(in1.shape, in2.shape))
+    complex_input = np.iscomplexobj(in1) or np.iscomplexobj(in2)
+    return name == "correlate2d" and swapped and complex_input
+
+
+def assert_matches_scipy(name, in1, in2, mode="full", boundary="fill", fillvalue=0, **kwargs):
+    expected = outcome(getattr(scipy.signal, name), in1, in2, mode, boundary, fillvalue)
+    if not isinstance(expected, type) and is_deliberate_difference(
+            name, mode, np.asarray(in1), np.asarray(in2)):
+        expected = scipy.signal.correlate(in1, in2, mode="valid")
+    got = outcome(getattr(cyconv, name), in1, in2, mode, boundary, fillvalue, **kwargs)
+    if isinstance(expected, type) or isinstance(got, type):
+        assert got is expected, f"scipy gave {expected}, cyconv gave {got}"
+        return got
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype
+    assert got.flags.c_contiguous
+    if got.dtype.kind in "iu":
+        np.testing.assert_array_equal(got, expected)
+    else:
+        precision = np.finfo(got.dtype).eps ** 0.5 if got.dtype.itemsize < 16 else 1e-12
+        scale = max(1.0, float(np.abs(expected).max(initial=0)))
+        np.testing.assert_allclose(got, expected, rtol=precision, atol=precision * scale * 10)
+    return got
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
+def test_parity_float64(name, mode, boundary, shapes, rng):
+    in1 = rng.standard_normal(shapes[0])
+    in2 = rng.standard_normal(shapes[1])
+    for method in ("direct", "fft", "auto"):
+        assert_matches_scipy(name, in1, in2, mode, boundary, fillvalue=1.5, method=method)
+        # in2 larger than in1: 'valid' swaps, the others keep in1's geometry.
+        assert_matches_scipy(name, in2, in1, mode, boundary, fillvalue=-2, method=method)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("mode", MODES)
+def test_parity_dtypes(name, dtype, mode, rng):
+    for (shape1, shape2), boundary in itertools.product(SHAPE_PAIRS[3:8], BOUNDARIES):
+        in1 = random_array(rng, shape1, dtype)
+        in2 = random_array(rng, shape2, dtype)
+        assert_matches_scipy(name, in1, in2, mode, boundary, fillvalue=3, method="direct")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
+def test_integer_sums_wrap_like_scipy(dtype):
+    info = np.iinfo(dtype)
+    in1 = np.full((6, 7), info.max, dtype=dtype)
+    in2 = np.full((3, 3), info.max // 3 + 1, dtype=dtype)
+    for name, mode in itertools.product(FUNCTIONS, MODES):
+        assert_matches_scipy(name, in1, in2, mode, "fill", fillvalue=info.max)
+
+
+@pytest.mark.parametrize("pair", [
+    (np.int8, np.uint8), (np.int16, np.float32), (np.float32, np.complex64),
+    (np.float32, np.int64), (np.int64, np.uint64), (np.bool_, np.int8),
+    (np.float16, np.float32), (np.uint8, np.complex128), (np.longdouble, np.complex64),
+], ids=str)
+def test_mixed_dtype_pairs(pair, rng):
+    in1 = random_array(rng, (9, 8), pair[0]) if pair[0] != np.bool_ else rng.random((9, 8)) > 0.5
+    in2 = random_array(rng, (3, 4), pair[1])
+    for name, mode in itertools.product(FUNCTIONS, MODES):
+        got = assert_matches_scipy(name, in1, in2, mode, "symm")
+        assert got.dtype == np.result_type(in1, in2)
+
+
+@pytest.mark.parametrize("fillvalue", [
+    0, 1, -1, 1.5, np.float64(2.5), np.int64(300), np.float32(3.7), True, "2", [[3]],
+    None, 1j, np.complex128(2), 2 ** 70, np.nan, [], [1, 2], "abc", np.array(3.7),
+    np.array([3.0]), object(),
+], ids=repr)
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, np.float32, np.float64, np.complex128])
+def test_fillvalue_conversion_like_scipy(fillvalue, dtype, rng):
+    in1 = random_array(rng, (4, 5), dtype)
+    in2 = random_array(rng, (2, 3), dtype)
+    for name in FUNCTIONS:
+        assert_matches_scipy(name, in1, in2, "full", "fill", fillvalue)
+        # scipy ignores fillvalue unless the boundary is 'fill'.
+        assert_matches_scipy(name, in1, in2, "same", "wrap", fillvalue)
+
+
+@pytest.mark.parametrize("case", [
+    dict(in1=np.ones((3, 3), bool), in2=np.ones((2, 2), bool)),
+    dict(in1=np.ones((3, 3), np.float16), in2=np.ones((2, 2), np.float16)),
+    dict(in1=np.ones((3, 3), object), in2=np.ones((2, 2))),
+    dict(in1=np.ones((3, 3), "U1"), in2=np.ones((2, 2))),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2), "U1")),
+    dict(in1=np.ones((3, 3), "M8[s]"), in2=np.ones((2, 2), "M8[s]")),
+    dict(in1=[["a", "b"]], in2=[["c"]]),
+    dict(in1=np.ones(3), in2=np.ones((2, 2))),
+    dict(in1=np.ones((3, 3, 1)), in2=np.ones((2, 2))),
+    dict(in1=None, in2=np.ones((2, 2))),
+    dict(in1=3.0, in2=np.ones((2, 2))),
+    dict(in1=[[1, 2], [3]], in2=np.ones((2, 2))),
+    dict(in1=np.ones((3, 5)), in2=np.ones((4, 2)), mode="valid"),
+    dict(in1=np.ones((0, 3)), in2=np.ones((1, 1)), mode="valid"),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), mode="bad"),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), mode=None),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), mode=["full"]),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), boundary="bad"),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), boundary="reflect"),
+    dict(in1=np.ones((3, 3)), in2=np.ones((2, 2)), boundary=[]),
+    dict(in1=np.ones((0, 0)), in2=np.ones((0, 0))),
+    dict(in1=np.ones((0, 3)), in2=np.ones((0, 2))),
+], ids=lambda case: ",".join(f"{k}={getattr(v, 'shape', v)}" for k, v in case.items()))
+def test_rejects_what_scipy_rejects(case):
+    for name in FUNCTIONS:
+        assert isinstance(assert_matches_scipy(name, **case), type)
+
+
+@pytest.mark.parametrize("shapes", [
+    ((0, 3), (2, 2)), ((3, 0), (2, 2)), ((3, 3), (0, 2)), ((3, 3), (0, 0)),
+    ((0, 3), (1, 2)), ((1, 3), (0, 1)), ((0, 0), (0, 0)),
+], ids=str)
+def test_empty_shapes(shapes):
+    in1, in2 = np.ones(shapes[0]), np.ones(shapes[1])
+    for name, mode in itertools.product(FUNCTIONS, MODES):
+        assert_matches_scipy(name, in1, in2, mode, "fill", fillvalue=2.0)
+
+
+def test_empty_in1_with_wrap_raises_where_scipy_crashes():
+    with pytest.raises(ValueError, match="in1"):
+        cyconv.correlate2d(np.ones((0, 3)), np.ones((2, 2)), boundary="wrap")
+    with pytest.raises(ValueError, match="in1"):
+        cyconv.convolve2d(np.ones((3, 0)), np.ones((2, 2)), boundary="symm")
+    # Without a read of the input there is nothing to refuse, as in scipy.
+    assert cyconv.correlate2d(np.ones((0, 3)), np.ones((2, 2)), "same", "wrap").shape == (0, 3)
+
+
+def test_complex_valid_swapped_is_the_true_correlation():
+    in1 = np.array([[1 + 1j, 2]])
+    in2 = np.array([[1j, 2, 3 + 1j]])
+    got = cyconv.correlate2d(in1, in2, "valid")
+    np.testing.assert_allclose(got, scipy.signal.correlate(in1, in2, "valid"))
+    np.testing.assert_allclose(got, np.conj(scipy.signal.correlate2d(in1, in2, "valid")))
+
+
+def test_boundary_aliases():
+    in1 = np.arange(20.0).reshape(4, 5)
+    in2 = np.arange(6.0).reshape(2, 3)
+    for alias, name in [("pad", "fill"), ("circular", "wrap"), ("symmetric", "symm")]:
+        np.testing.assert_array_equal(cyconv.correlate2d(in1, in2, boundary=alias),
+                                      cyconv.correlate2d(in1, in2, boundary=name))
+
+
+def test_textbook_example():
+    X = np.arange(9.0).reshape(3, 3)
+    K = np.array([[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(cyconv.correlate2d(X, K, "valid"), [[19, 25], [37, 43]])
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "transposed", "negative",
+                                    "readonly", "bigendian"])
+def test_layouts_and_inputs_not_modified(layout, rng):
+    base1 = rng.standard_normal((30, 26))
+    base2 = rng.standard_normal((6, 10))
+    if layout == "fortran":
+        in1, in2 = np.asfortranarray(base1), np.asfortranarray(base2)
+    elif layout == "strided":
+        in1, in2 = base1[::2, 1::3], base2[::2, ::3]
+    elif layout == "transposed":
+        in1, in2 = base1.T, base2.T
+    elif layout == "negative":
+        in1, in2 = base1[::-1, ::-2], base2[:, ::-1]
+    elif layout == "readonly":
+        in1, in2 = base1.copy(), base2.copy()
+        in1.flags.writeable = in2.flags.writeable = False
+    else:
+        in1, in2 = base1.astype(">f8"), base2.astype(">f4")
+    copies = in1.copy(), in2.copy()
+    for name, mode, boundary in itertools.product(FUNCTIONS, MODES, BOUNDARIES):
+        assert_matches_scipy(name, in1, in2, mode, boundary, fillvalue=0.5)
+    np.testing.assert_array_equal(in1, copies[0])
+    np.testing.assert_array_equal(in2, copies[1])
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_workers(name, rng):
+    in1 = rng.standard_normal((300, 200))
+    in2 = rng.standard_normal((7, 5))
+    func = getattr(cyconv, name)
+    results = [func(in1, in2, "same", "symm", method="direct", workers=w) for w in (1, 2, -1, None)]
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+    with pytest.raises(ValueError, match="workers"):
+        func(in1, in2, workers=0)
+    with pytest.raises(TypeError, match="workers"):
+        func(in1, in2, workers=1.5)
+    with pytest.raises(ValueError, match="workers"):
+        func(in1, in2, workers=-1000)
+    with pytest.raises(ValueError, match="method"):
+        func(in1, in2, method="winograd")
+
+
+def test_concurrent_calls_match_sequential(rng):
+    cases = [(rng.standard_normal((64 + 13 * i, 80 - 5 * i)), rng.standard_normal((1 + i % 5, 2 + i % 4)),
+              FUNCTIONS[i % 2], MODES[i % 3], BOUNDARIES[(i // 3) % 3]) for i in range(12)]
+    expected = [getattr(cyconv, f)(a, k, m, b) for a, k, f, m, b in cases]
+    results = [None] * (8 * len(cases))
+
+    def work(thread_index):
+        for repeat in range(3):
+            for i, (a, k, f, m, b) in enumerate(cases):
+                results[thread_index * len(cases) + i] = getattr(cyconv, f)(a, k, m, b, workers=2)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, result in enumerate(results):
+        np.testing.assert_array_equal(result, expected[index % len(cases)])
+
+
+def test_uses_the_compiled_kernels():
+    assert _simd.correlate_kernels.__file__.endswith((".so", ".pyd"))
+    assert _simd.LEVEL in _simd.available_levels()
+
+
+dims = st.integers(min_value=0, max_value=12)
+
+
+@given(
+    in1=hnp.arrays(np.float64, st.tuples(dims, dims),
+                   elements=st.floats(-1e3, 1e3, allow_nan=False)),
+    in2=hnp.arrays(np.float64, st.tuples(st.integers(0, 6), st.integers(0, 6)),
+                   elements=st.floats(-1e3, 1e3, allow_nan=False)),
+    name=st.sampled_from(FUNCTIONS),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    fillvalue=st.floats(-10, 10),
+    method=st.sampled_from(["direct", "fft"]),
+)
+def test_property_matches_scipy(in1, in2, name, mode, boundary, fillvalue, method):
+    if in1.size == 0 and boundary != "fill":
+        return  # scipy crashes here; covered by test_empty_in1_with_wrap_raises_where_scipy_crashes
+    assert_matches_scipy(name, in1, in2, mode, boundary, fillvalue, method=method)
+
+
+@given(
+    dtype=st.sampled_from([np.int8, np.uint16, np.int32, np.uint64, np.complex64]),
+    shape1=st.tuples(st.integers(1, 10), st.integers(1, 10)),
+    shape2=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    name=st.sampled_from(FUNCTIONS),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    seed=st.integers(0, 2 ** 32 - 1),
+)
+def test_property_dtypes_match_scipy(dtype, shape1, shape2, name, mode, boundary, seed):
+    rng = np.random.default_rng(seed)
+    assert_matches_scipy(name, random_array(rng, shape1, dtype), random_array(rng, shape2, dtype),
+                         mode, boundary, fillvalue=2)
