@@ -25,6 +25,9 @@ KERNEL_DIR = os.path.join("cyconv", "_kernels")
 SIMD_FAMILIES = ["correlate"]
 SIMD_LEVELS = {"avx2": ["-march=x86-64-v3"]}
 
+# Extension name -> instruction-set flags, for the SIMD variants.
+SIMD_EXTENSION_FLAGS = {}
+
 BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
 OPENMP_FLAGS = {"unix": ["-fopenmp"], "msvc": ["/openmp"]}
 
@@ -71,7 +74,7 @@ class CyconvBuildExt(build_ext):
         base_args = BASE_COMPILE_ARGS if ctype == "unix" else ["/O2"]
         kept = []
         for ext in self.extensions:
-            level_flags = getattr(ext, "simd_flags", [])
+            level_flags = SIMD_EXTENSION_FLAGS.get(ext.name, [])
             if level_flags and not _compiler_accepts(
                 self.compiler, level_flags, SIMD_PROBE
             ):
@@ -128,7 +131,7 @@ def make_extensions():
                     [os.path.join(KERNEL_DIR, f"{family}_{level}.pyx")],
                     **{k: list(v) for k, v in common.items()},
                 )
-                ext.simd_flags = flags
+                SIMD_EXTENSION_FLAGS[ext.name] = flags
                 extensions.append(ext)
     return cythonize(
         extensions,

@@ -54,6 +54,7 @@ def config_dict():
         "compiler": compiler,
         "compile flags": flags,
         "SIMD level": _simd.LEVEL,
+        "SIMD kernel flags": _simd.correlate_kernels.BUILD_FLAGS,
         "SIMD levels built": ", ".join(_simd.available_levels()),
         "CPU has AVX2+FMA": runtime.cpu_has_avx2_fma(),
         "OpenMP": runtime.openmp_enabled(),

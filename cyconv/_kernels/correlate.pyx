@@ -24,6 +24,7 @@ cdef extern from "numpy/arrayobject.h":
 
 cdef extern from "correlate_tile.h" nogil:
     const char *CYCONV_SIMD_LEVEL
+    const char *CYCONV_BUILD_FLAGS
     void cyconv_valid_corr_f32(const float *src, Py_ssize_t ld_src, const float *kernel,
                                Py_ssize_t kernel_h, Py_ssize_t kernel_w, float *out,
                                Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
@@ -34,6 +35,7 @@ cdef extern from "correlate_tile.h" nogil:
                                int accumulate)
 
 SIMD_LEVEL = CYCONV_SIMD_LEVEL.decode()
+BUILD_FLAGS = CYCONV_BUILD_FLAGS.decode()
 
 # Boundary codes shared with cyconv/_correlate.py.
 cdef enum:
