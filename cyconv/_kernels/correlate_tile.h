@@ -92,6 +92,30 @@ CYCONV_INLINE void NAME##_tile_row(const T *srow, const T *kernel,              
     }                                                                             \
 }                                                                                 \
                                                                                   \
+/* Output rows [r, r + 4), column tiles [0, vec_cols); inlined with a        \
+   constant kernel_w for the common widths so the tap loop unrolls. */          \
+CYCONV_INLINE void NAME##_rows4(const T *src, ptrdiff_t ld_src, const T *kernel,  \
+        ptrdiff_t kernel_h, ptrdiff_t kernel_w, T *out, ptrdiff_t ld_out,         \
+        ptrdiff_t r, ptrdiff_t vec_cols, int accumulate)                          \
+{                                                                                 \
+    for (ptrdiff_t c = 0; c < vec_cols; c += 2 * NAME##_lanes) {                  \
+        NAME##_vec acc[4][2];                                                     \
+        memset(acc, 0, sizeof acc);                                               \
+        if (accumulate)                                                           \
+            for (int i = 0; i < CYCONV_TILE_ROWS; ++i) {                          \
+                acc[i][0] = NAME##_load(out + (r + i) * ld_out + c);              \
+                acc[i][1] = NAME##_load(out + (r + i) * ld_out + c + NAME##_lanes); \
+            }                                                                     \
+        for (ptrdiff_t j = 0; j < kernel_h + CYCONV_TILE_ROWS - 1; ++j)           \
+            NAME##_tile_row(src + (r + j) * ld_src + c, kernel,                   \
+                            kernel_h, kernel_w, j, acc);                          \
+        for (int i = 0; i < CYCONV_TILE_ROWS; ++i) {                              \
+            NAME##_store(out + (r + i) * ld_out + c, acc[i][0]);                  \
+            NAME##_store(out + (r + i) * ld_out + c + NAME##_lanes, acc[i][1]);   \
+        }                                                                         \
+    }                                                                             \
+}                                                                                 \
+                                                                                  \
 static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,                 \
                  ptrdiff_t kernel_h, ptrdiff_t kernel_w,                          \
                  T *out, ptrdiff_t ld_out, ptrdiff_t rows, ptrdiff_t cols,        \
@@ -101,21 +125,12 @@ static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,               
     const ptrdiff_t vec_cols = cols - cols % tile_cols;                           \
     ptrdiff_t r = 0;                                                              \
     for (; r + CYCONV_TILE_ROWS <= rows; r += CYCONV_TILE_ROWS) {                 \
-        for (ptrdiff_t c = 0; c < vec_cols; c += tile_cols) {                     \
-            NAME##_vec acc[4][2];                                                 \
-            memset(acc, 0, sizeof acc);                                           \
-            if (accumulate)                                                       \
-                for (int i = 0; i < CYCONV_TILE_ROWS; ++i) {                      \
-                    acc[i][0] = NAME##_load(out + (r + i) * ld_out + c);          \
-                    acc[i][1] = NAME##_load(out + (r + i) * ld_out + c + NAME##_lanes); \
-                }                                                                 \
-            for (ptrdiff_t j = 0; j < kernel_h + CYCONV_TILE_ROWS - 1; ++j)       \
-                NAME##_tile_row(src + (r + j) * ld_src + c, kernel,               \
-                                kernel_h, kernel_w, j, acc);                      \
-            for (int i = 0; i < CYCONV_TILE_ROWS; ++i) {                          \
-                NAME##_store(out + (r + i) * ld_out + c, acc[i][0]);              \
-                NAME##_store(out + (r + i) * ld_out + c + NAME##_lanes, acc[i][1]); \
-            }                                                                     \
+        switch (kernel_w) {                                                       \
+        case 1: NAME##_rows4(src, ld_src, kernel, kernel_h, 1, out, ld_out, r, vec_cols, accumulate); break; \
+        case 2: NAME##_rows4(src, ld_src, kernel, kernel_h, 2, out, ld_out, r, vec_cols, accumulate); break; \
+        case 3: NAME##_rows4(src, ld_src, kernel, kernel_h, 3, out, ld_out, r, vec_cols, accumulate); break; \
+        case 5: NAME##_rows4(src, ld_src, kernel, kernel_h, 5, out, ld_out, r, vec_cols, accumulate); break; \
+        default: NAME##_rows4(src, ld_src, kernel, kernel_h, kernel_w, out, ld_out, r, vec_cols, accumulate); \
         }                                                                         \
     }                                                                             \
     for (; r < rows; ++r) {                                                       \
