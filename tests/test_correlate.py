@@ -313,3 +313,13 @@ def test_property_dtypes_match_scipy(dtype, shape1, shape2, name, mode, boundary
     rng = np.random.default_rng(seed)
     assert_matches_scipy(name, random_array(rng, shape1, dtype), random_array(rng, shape2, dtype),
                          mode, boundary, fillvalue=2)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_tall_kernel_is_split_to_bound_the_tile(name, boundary, rng):
+    # A padded tile for all 3000 kernel rows would exceed the tile limit, so the
+    # kernel is applied in row chunks whose partial sums accumulate.
+    in1 = rng.standard_normal((2, 3000))
+    in2 = rng.standard_normal((3000, 3))
+    assert_matches_scipy(name, in1, in2, "same", boundary, fillvalue=0.25, method="direct")

@@ -103,20 +103,43 @@ cdef void valid_correlate(const correlate_t *src, Py_ssize_t ld_src,
 
 
 cdef void extend_row(correlate_t *dst, const correlate_t *src_row, const Py_ssize_t *col_src,
-                     Py_ssize_t ext_w, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
+                     Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
                      correlate_t fill) noexcept nogil:
-    """Write one boundary-extended row; ``src_row`` NULL means a row of fill."""
-    cdef Py_ssize_t c
+    """Columns [c0, c1) of one boundary-extended row; ``src_row`` NULL is a row of fill.
+
+    Columns [mid_lo, mid_hi) are a plain copy of the input row; the others are
+    gathered through ``col_src`` (-1 is the fill value).
+    """
+    cdef Py_ssize_t c, copy_lo = max(c0, mid_lo), copy_hi = min(c1, mid_hi)
     if src_row == NULL:
-        for c in range(ext_w):
+        for c in range(c1 - c0):
             dst[c] = fill
         return
-    for c in range(mid_lo):
-        dst[c] = fill if col_src[c] < 0 else src_row[col_src[c]]
-    if mid_hi > mid_lo:
-        memcpy(dst + mid_lo, src_row + col_src[mid_lo], (mid_hi - mid_lo) * sizeof(correlate_t))
-    for c in range(mid_hi, ext_w):
-        dst[c] = fill if col_src[c] < 0 else src_row[col_src[c]]
+    for c in range(c0, min(c1, mid_lo)):
+        dst[c - c0] = fill if col_src[c] < 0 else src_row[col_src[c]]
+    if copy_hi > copy_lo:
+        memcpy(dst + copy_lo - c0, src_row + col_src[copy_lo],
+               (copy_hi - copy_lo) * sizeof(correlate_t))
+    for c in range(max(c0, mid_hi), c1):
+        dst[c - c0] = fill if col_src[c] < 0 else src_row[col_src[c]]
+
+
+cdef void correlate_strip(const correlate_t *image, Py_ssize_t image_w,
+                          const correlate_t *kernel, Py_ssize_t chunk, Py_ssize_t kernel_w,
+                          correlate_t *out, Py_ssize_t out_w, Py_ssize_t rows,
+                          Py_ssize_t n0, Py_ssize_t n1, const Py_ssize_t *row_src,
+                          const Py_ssize_t *col_src, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
+                          correlate_t fill, correlate_t *tile, bint accumulate) noexcept nogil:
+    """Output columns [n0, n1) of ``rows`` rows through a padded tile."""
+    cdef Py_ssize_t j, width = n1 - n0 + kernel_w - 1
+    if n1 <= n0:
+        return
+    for j in range(rows + chunk - 1):
+        extend_row(tile + j * width,
+                   image + row_src[j] * image_w if row_src[j] >= 0 else NULL,
+                   col_src, n0, n0 + width, mid_lo, mid_hi, fill)
+    valid_correlate(tile, width, kernel, chunk, kernel_w, out + n0, out_w, rows, n1 - n0,
+                    accumulate)
 
 
 cdef void correlate_block(const correlate_t *image, Py_ssize_t image_w,
@@ -124,31 +147,41 @@ cdef void correlate_block(const correlate_t *image, Py_ssize_t image_w,
                           correlate_t *out, Py_ssize_t out_w,
                           Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t chunk_h,
                           const Py_ssize_t *row_src, const Py_ssize_t *col_src,
-                          Py_ssize_t mid_lo, Py_ssize_t mid_hi, bint cols_direct,
+                          Py_ssize_t mid_lo, Py_ssize_t mid_hi,
                           correlate_t fill, correlate_t *tile) noexcept nogil:
-    """Output rows [row0, row0 + rows), kernel rows taken ``chunk_h`` at a time."""
-    cdef Py_ssize_t ext_w = out_w + kernel_w - 1
-    cdef Py_ssize_t j0, j, chunk, tile_rows, first
-    cdef bint rows_direct
-    j0 = 0
+    """Output rows [row0, row0 + rows), kernel rows taken ``chunk_h`` at a time.
+
+    Where a block's input rows are a contiguous run of the image, the interior
+    columns read the image in place and only the border columns go through a
+    padded tile.
+    """
+    cdef Py_ssize_t j0 = 0, chunk, first, interior_lo, interior_hi
+    cdef correlate_t *out_rows = out + row0 * out_w
+    cdef const correlate_t *chunk_kernel
+    cdef bint accumulate
+    # Output columns whose taps all fall in the plain-copy columns.
+    interior_lo = mid_lo
+    interior_hi = max(mid_hi - kernel_w + 1, interior_lo)
     while j0 < kernel_h:
         chunk = min(chunk_h, kernel_h - j0)
-        tile_rows = rows + chunk - 1
         first = row0 + j0
-        # Rows that are a contiguous run of the input need no copy.
-        rows_direct = cols_direct and row_src[first] >= 0 and \
-            row_src[first + tile_rows - 1] == row_src[first] + tile_rows - 1
-        if rows_direct:
-            valid_correlate(image + row_src[first] * image_w + col_src[0], image_w,
-                            kernel + j0 * kernel_w, chunk, kernel_w,
-                            out + row0 * out_w, out_w, rows, out_w, j0 > 0)
+        chunk_kernel = kernel + j0 * kernel_w
+        accumulate = j0 > 0
+        if interior_hi > interior_lo and row_src[first] >= 0 and \
+                row_src[first + rows + chunk - 2] == row_src[first] + rows + chunk - 2:
+            valid_correlate(image + row_src[first] * image_w + col_src[interior_lo], image_w,
+                            chunk_kernel, chunk, kernel_w, out_rows + interior_lo, out_w,
+                            rows, interior_hi - interior_lo, accumulate)
+            correlate_strip(image, image_w, chunk_kernel, chunk, kernel_w, out_rows, out_w,
+                            rows, 0, interior_lo, row_src + first, col_src, mid_lo, mid_hi,
+                            fill, tile, accumulate)
+            correlate_strip(image, image_w, chunk_kernel, chunk, kernel_w, out_rows, out_w,
+                            rows, interior_hi, out_w, row_src + first, col_src, mid_lo, mid_hi,
+                            fill, tile, accumulate)
         else:
-            for j in range(tile_rows):
-                extend_row(tile + j * ext_w,
-                           image + row_src[first + j] * image_w if row_src[first + j] >= 0 else NULL,
-                           col_src, ext_w, mid_lo, mid_hi, fill)
-            valid_correlate(tile, ext_w, kernel + j0 * kernel_w, chunk, kernel_w,
-                            out + row0 * out_w, out_w, rows, out_w, j0 > 0)
+            correlate_strip(image, image_w, chunk_kernel, chunk, kernel_w, out_rows, out_w,
+                            rows, 0, out_w, row_src + first, col_src, mid_lo, mid_hi,
+                            fill, tile, accumulate)
         j0 += chunk
 
 
@@ -167,7 +200,6 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
     cdef Py_ssize_t out_h = out.shape[0], out_w = out.shape[1]
     cdef Py_ssize_t ext_h, ext_w, i, block_rows, chunk_h, n_blocks, block, row0
     cdef Py_ssize_t mid_lo, mid_hi, tile_len, row_bytes
-    cdef bint cols_direct
     cdef correlate_t *tiles
     cdef correlate_t *tile
     if out_h == 0 or out_w == 0:
@@ -186,7 +218,6 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
     # Columns [mid_lo, mid_hi) of every extended row are a plain copy.
     mid_lo = min(max(-col_offset, 0), ext_w)
     mid_hi = max(min(image_w - col_offset, ext_w), mid_lo)
-    cols_direct = mid_lo == 0 and mid_hi == ext_w
 
     row_bytes = ext_w * sizeof(correlate_t)
     block_rows = max(TILE_BYTES // row_bytes - kernel_h + 1, 8)
@@ -209,7 +240,7 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
                     correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
                                     &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
                                     row0, min(block_rows, out_h - row0), chunk_h,
-                                    &row_src[0], &col_src[0], mid_lo, mid_hi, cols_direct,
+                                    &row_src[0], &col_src[0], mid_lo, mid_hi,
                                     fill, tiles)
         else:
             with nogil, parallel(num_threads=num_threads):
@@ -219,7 +250,7 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
                     correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
                                     &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
                                     row0, min(block_rows, out_h - row0), chunk_h,
-                                    &row_src[0], &col_src[0], mid_lo, mid_hi, cols_direct,
+                                    &row_src[0], &col_src[0], mid_lo, mid_hi,
                                     fill, tile)
     finally:
         free(tiles)
