@@ -15,6 +15,13 @@ _METHODS = ("auto", "direct", "fft")
 # Below this many multiply-adds a second thread costs more than it saves.
 PARALLEL_MIN_MACS = 200_000
 _UNSIGNED_TWIN = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
+# dtype -> the kernel's fused-type specialisation (indexing skips Cython's
+# per-call dispatch, which costs microseconds on tiny inputs).
+_KERNEL_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+                np.dtype(np.longdouble): "long double", np.dtype(np.uint8): "npy_uint8",
+                np.dtype(np.uint16): "npy_uint16", np.dtype(np.uint32): "npy_uint32",
+                np.dtype(np.uint64): "npy_uint64"}
+_KERNELS = {dtype: _simd.correlate_kernels.correlate[name] for dtype, name in _KERNEL_TYPE.items()}
 _COMPLEX_PLANE = {np.dtype(np.complex64): np.float32, np.dtype(np.complex128): np.float64,
                   np.dtype(np.clongdouble): np.longdouble}
 
@@ -23,8 +30,8 @@ def _inputs_swap_needed(mode, shape1, shape2):
     """scipy's rule: in 'valid' mode the larger input must come first."""
     if mode != "valid":
         return False
-    ok1 = all(a >= b for a, b in zip(shape1, shape2))
-    ok2 = all(b >= a for a, b in zip(shape1, shape2))
+    ok1 = shape1[0] >= shape2[0] and shape1[1] >= shape2[1]
+    ok2 = shape2[0] >= shape1[0] and shape2[1] >= shape1[1]
     if not (ok1 or ok2):
         raise ValueError(
             "For 'valid' mode, one must be at least as large as the other in every dimension"
@@ -56,7 +63,7 @@ def _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads):
     out = np.empty(out_shape, dtype=image.dtype)
     twin = _UNSIGNED_TWIN.get(image.dtype, image.dtype)
     fill_value = np.asarray(fill, dtype=image.dtype).reshape(1)
-    _simd.correlate_kernels.correlate(
+    _KERNELS[twin](
         np.ascontiguousarray(image).view(twin), np.ascontiguousarray(kernel).view(twin),
         out.view(twin), offsets[0], offsets[1], boundary, fill_value.view(twin), threads,
     )
@@ -121,10 +128,11 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
         raise ValueError(f"in1 is empty: boundary 'wrap' and 'symm' need a non-empty in1")
     if convolve:
         kernel = kernel[::-1, ::-1]
-    if out_size * kernel.size < PARALLEL_MIN_MACS:
+    small = out_size * kernel.size < PARALLEL_MIN_MACS
+    if small:
         threads = 1
     use_fft = method == "fft" or (
-        method == "auto" and prefer_fft(dtype, out_shape, kernel.shape, threads)
+        method == "auto" and not small and prefer_fft(dtype, out_shape, kernel.shape, threads)
     )
     compute = fft_correlate if use_fft else _direct
     out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)

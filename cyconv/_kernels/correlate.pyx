@@ -200,8 +200,10 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
     cdef Py_ssize_t out_h = out.shape[0], out_w = out.shape[1]
     cdef Py_ssize_t ext_h, ext_w, i, block_rows, chunk_h, n_blocks, block, row0
     cdef Py_ssize_t mid_lo, mid_hi, tile_len, row_bytes
-    cdef correlate_t *tiles
+    cdef correlate_t *tiles = NULL
     cdef correlate_t *tile
+    cdef Py_ssize_t *row_src
+    cdef Py_ssize_t *col_src
     if out_h == 0 or out_w == 0:
         return
     if kernel_h == 0 or kernel_w == 0:
@@ -209,8 +211,10 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
         return
     ext_h = out_h + kernel_h - 1
     ext_w = out_w + kernel_w - 1
-    cdef Py_ssize_t[::1] row_src = np.empty(ext_h, dtype=np.intp)
-    cdef Py_ssize_t[::1] col_src = np.empty(ext_w, dtype=np.intp)
+    row_src = <Py_ssize_t *> malloc((ext_h + ext_w) * sizeof(Py_ssize_t))
+    if row_src == NULL:
+        raise MemoryError("cannot allocate the correlation index maps")
+    col_src = row_src + ext_h
     for i in range(ext_h):
         row_src[i] = source_index(i + row_offset, image_h, boundary)
     for i in range(ext_w):
@@ -229,10 +233,10 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
         chunk_h = max(TILE_LIMIT_BYTES // row_bytes - block_rows + 1, 1)
     num_threads = max(1, min(num_threads, n_blocks))
     tile_len = (block_rows + chunk_h - 1) * ext_w
-    tiles = <correlate_t *> malloc(num_threads * tile_len * sizeof(correlate_t))
-    if tiles == NULL:
-        raise MemoryError("cannot allocate the correlation tiles")
     try:
+        tiles = <correlate_t *> malloc(num_threads * tile_len * sizeof(correlate_t))
+        if tiles == NULL:
+            raise MemoryError("cannot allocate the correlation tiles")
         if num_threads == 1:
             with nogil:
                 for block in range(n_blocks):
@@ -240,7 +244,7 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
                     correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
                                     &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
                                     row0, min(block_rows, out_h - row0), chunk_h,
-                                    &row_src[0], &col_src[0], mid_lo, mid_hi,
+                                    row_src, col_src, mid_lo, mid_hi,
                                     fill, tiles)
         else:
             with nogil, parallel(num_threads=num_threads):
@@ -250,10 +254,11 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
                     correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
                                     &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
                                     row0, min(block_rows, out_h - row0), chunk_h,
-                                    &row_src[0], &col_src[0], mid_lo, mid_hi,
+                                    row_src, col_src, mid_lo, mid_hi,
                                     fill, tile)
     finally:
         free(tiles)
+        free(row_src)
 
 
 def scipy_operands(in1, in2, fillvalue, bint use_fill):
