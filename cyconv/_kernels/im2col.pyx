@@ -39,72 +39,83 @@ cdef Geometry make_geometry(Py_ssize_t height, Py_ssize_t width, Py_ssize_t out_
     return geo
 
 
-cdef inline void valid_span(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
-                            Py_ssize_t out_size, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
-    """Outputs o in [lo, hi) read input o * stride + offset inside [0, size)."""
-    cdef Py_ssize_t first = 0, last
+cdef struct Span:
+    Py_ssize_t lo, hi
+
+
+cdef inline Span valid_span(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                            Py_ssize_t out_size) noexcept nogil:
+    """Outputs o in [lo, hi) read input o * stride + offset inside [0, size).
+
+    Returned by value: in a prange body, variables assigned in the loop are
+    thread-private, while ones written through a pointer would be shared.
+    """
+    cdef Span span
+    cdef Py_ssize_t first = 0, last = size - 1 - offset
     if offset < 0:
         first = (-offset + stride - 1) // stride
-    last = size - 1 - offset
-    lo[0] = min(first, out_size)
-    hi[0] = max(min(last // stride + 1 if last >= 0 else 0, out_size), lo[0])
+    span.lo = min(first, out_size)
+    span.hi = max(min(last // stride + 1 if last >= 0 else 0, out_size), span.lo)
+    return span
 
 
 cdef void im2col_tile(const floating_t *image, Py_ssize_t channels, const Geometry *geo,
                       Py_ssize_t row0, Py_ssize_t rows, floating_t *cols) noexcept nogil:
     """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W) image."""
     cdef Py_ssize_t tile_len = rows * geo.out_w
-    cdef Py_ssize_t c, ky, kx, r, oh, ow, lo, hi, row_lo, row_hi, col_offset
+    cdef Py_ssize_t c, ky, kx, r, oh, ow, col_offset
+    cdef Span rows_in, cols_in
     cdef const floating_t *src
     cdef floating_t *dst
     for c in range(channels):
         for ky in range(geo.kernel_h):
-            valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                       geo.out_h, &row_lo, &row_hi)
+            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                       geo.out_h)
             for kx in range(geo.kernel_w):
                 col_offset = kx * geo.dil_w - geo.pad_left
-                valid_span(col_offset, geo.stride_w, geo.width, geo.out_w, &lo, &hi)
+                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
                 r = (c * geo.kernel_h + ky) * geo.kernel_w + kx
                 for oh in range(row0, row0 + rows):
                     dst = cols + r * tile_len + (oh - row0) * geo.out_w
-                    if oh < row_lo or oh >= row_hi:
+                    if oh < rows_in.lo or oh >= rows_in.hi:
                         memset(dst, 0, geo.out_w * sizeof(floating_t))
                         continue
                     src = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
                                    - geo.pad_top) * geo.width + col_offset
-                    memset(dst, 0, lo * sizeof(floating_t))
+                    memset(dst, 0, cols_in.lo * sizeof(floating_t))
                     if geo.stride_w == 1:
-                        memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating_t))
+                        memcpy(dst + cols_in.lo, src + cols_in.lo, (cols_in.hi - cols_in.lo) * sizeof(floating_t))
                     else:
-                        for ow in range(lo, hi):
+                        for ow in range(cols_in.lo, cols_in.hi):
                             dst[ow] = src[ow * geo.stride_w]
-                    memset(dst + hi, 0, (geo.out_w - hi) * sizeof(floating_t))
+                    memset(dst + cols_in.hi, 0, (geo.out_w - cols_in.hi) * sizeof(floating_t))
 
 
 cdef void col2im_tile(const floating_t *cols, Py_ssize_t channels, const Geometry *geo,
                       Py_ssize_t row0, Py_ssize_t rows, floating_t *image) noexcept nogil:
     """Add the column matrix of output rows [row0, row0 + rows) back into a (channels, H, W) image."""
     cdef Py_ssize_t tile_len = rows * geo.out_w
-    cdef Py_ssize_t c, ky, kx, r, oh, ow, lo, hi, row_lo, row_hi, col_offset
+    cdef Py_ssize_t c, ky, kx, r, oh, ow, col_offset
+    cdef Span rows_in, cols_in
     cdef const floating_t *src
     cdef floating_t *dst
     for c in range(channels):
         for ky in range(geo.kernel_h):
-            valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                       geo.out_h, &row_lo, &row_hi)
+            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                       geo.out_h)
             for kx in range(geo.kernel_w):
                 col_offset = kx * geo.dil_w - geo.pad_left
-                valid_span(col_offset, geo.stride_w, geo.width, geo.out_w, &lo, &hi)
+                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
                 r = (c * geo.kernel_h + ky) * geo.kernel_w + kx
-                for oh in range(max(row0, row_lo), min(row0 + rows, row_hi)):
+                for oh in range(max(row0, rows_in.lo), min(row0 + rows, rows_in.hi)):
                     src = cols + r * tile_len + (oh - row0) * geo.out_w
                     dst = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
                                    - geo.pad_top) * geo.width + col_offset
                     if geo.stride_w == 1:
-                        for ow in range(lo, hi):
+                        for ow in range(cols_in.lo, cols_in.hi):
                             dst[ow] += src[ow]
                     else:
-                        for ow in range(lo, hi):
+                        for ow in range(cols_in.lo, cols_in.hi):
                             dst[ow * geo.stride_w] += src[ow]
 
 
@@ -275,7 +286,8 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
                                       padding, dilation)
     cdef Py_ssize_t out_channels = out.shape[1], in_per_group = weight.shape[1]
     cdef Py_ssize_t out_per_group = out_channels // groups
-    cdef Py_ssize_t item, n, co, ci, ky, kx, oh, ow, lo, hi, row_lo, row_hi, col_offset, i
+    cdef Py_ssize_t item, n, co, ci, ky, kx, oh, ow, col_offset, i
+    cdef Span rows_in, cols_in
     cdef floating_t tap
     cdef floating_t *out_plane
     cdef floating_t *out_row
@@ -292,21 +304,21 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
             for ci in range(in_per_group):
                 in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
                 for ky in range(geo.kernel_h):
-                    valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                               geo.out_h, &row_lo, &row_hi)
+                    rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                               geo.out_h)
                     for kx in range(geo.kernel_w):
                         col_offset = kx * geo.dil_w - geo.pad_left
-                        valid_span(col_offset, geo.stride_w, geo.width, geo.out_w, &lo, &hi)
+                        cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
                         tap = weight[co, ci, ky, kx]
-                        for oh in range(row_lo, row_hi):
+                        for oh in range(rows_in.lo, rows_in.hi):
                             out_row = out_plane + oh * geo.out_w
                             in_row = in_plane + (oh * geo.stride_h + ky * geo.dil_h
                                                  - geo.pad_top) * geo.width + col_offset
                             if geo.stride_w == 1:
-                                for ow in range(lo, hi):
+                                for ow in range(cols_in.lo, cols_in.hi):
                                     out_row[ow] += tap * in_row[ow]
                             else:
-                                for ow in range(lo, hi):
+                                for ow in range(cols_in.lo, cols_in.hi):
                                     out_row[ow] += tap * in_row[ow * geo.stride_w]
 
 
@@ -325,7 +337,8 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                                       stride, padding, dilation)
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = grad_out.shape[1]
     cdef Py_ssize_t in_per_group = weight.shape[1], out_per_group = out_channels // groups
-    cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, lo, hi, row_lo, row_hi, col_offset
+    cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, col_offset
+    cdef Span rows_in, cols_in
     cdef floating_t tap, total
     cdef floating_t *gx_row
     cdef floating_t *partial
@@ -342,21 +355,21 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                 for co in range((ci // in_per_group) * out_per_group,
                                 (ci // in_per_group + 1) * out_per_group):
                     for ky in range(geo.kernel_h):
-                        valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                                   geo.out_h, &row_lo, &row_hi)
+                        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                                   geo.out_h)
                         for kx in range(geo.kernel_w):
                             col_offset = kx * geo.dil_w - geo.pad_left
-                            valid_span(col_offset, geo.stride_w, geo.width, geo.out_w, &lo, &hi)
+                            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
                             tap = weight[co, ci_local, ky, kx]
-                            for oh in range(row_lo, row_hi):
+                            for oh in range(rows_in.lo, rows_in.hi):
                                 go_row = &grad_out[n, co, oh, 0]
                                 gx_row = &grad_x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
                                                                  - geo.pad_top) * geo.width + col_offset
                                 if geo.stride_w == 1:
-                                    for ow in range(lo, hi):
+                                    for ow in range(cols_in.lo, cols_in.hi):
                                         gx_row[ow] += tap * go_row[ow]
                                 else:
-                                    for ow in range(lo, hi):
+                                    for ow in range(cols_in.lo, cols_in.hi):
                                         gx_row[ow * geo.stride_w] += tap * go_row[ow]
             with parallel(num_threads=threads):
                 partial = partials + omp_get_thread_num() * geo.out_w
@@ -364,26 +377,26 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                     for ci_local in range(in_per_group):
                         ci = (co // out_per_group) * in_per_group + ci_local
                         for ky in range(geo.kernel_h):
-                            valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                                       geo.out_h, &row_lo, &row_hi)
+                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                                       geo.out_h)
                             for kx in range(geo.kernel_w):
                                 col_offset = kx * geo.dil_w - geo.pad_left
-                                valid_span(col_offset, geo.stride_w, geo.width, geo.out_w, &lo, &hi)
-                                for ow in range(lo, hi):
+                                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                                for ow in range(cols_in.lo, cols_in.hi):
                                     partial[ow] = 0
                                 for n in range(batch):
-                                    for oh in range(row_lo, row_hi):
+                                    for oh in range(rows_in.lo, rows_in.hi):
                                         go_row = &grad_out[n, co, oh, 0]
                                         in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
                                                                     - geo.pad_top) * geo.width + col_offset
                                         if geo.stride_w == 1:
-                                            for ow in range(lo, hi):
+                                            for ow in range(cols_in.lo, cols_in.hi):
                                                 partial[ow] += go_row[ow] * in_row[ow]
                                         else:
-                                            for ow in range(lo, hi):
+                                            for ow in range(cols_in.lo, cols_in.hi):
                                                 partial[ow] += go_row[ow] * in_row[ow * geo.stride_w]
                                 total = 0
-                                for ow in range(lo, hi):
+                                for ow in range(cols_in.lo, cols_in.hi):
                                     total = total + partial[ow]
                                 grad_w[co, ci_local, ky, kx] = total
     finally:
