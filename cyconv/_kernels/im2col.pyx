@@ -277,49 +277,117 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
         free(buffers)
 
 
+cdef extern from "correlate_tile.h" nogil:
+    void cyconv_valid_corr_f32(const float *src, Py_ssize_t ld_src, const float *kernel,
+                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, float *out,
+                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
+                               int accumulate)
+    void cyconv_valid_corr_f64(const double *src, Py_ssize_t ld_src, const double *kernel,
+                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, double *out,
+                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
+                               int accumulate)
+
+
+cdef inline void valid_correlate_add(const floating_t *src, Py_ssize_t ld_src,
+                                     const floating_t *kernel, const Geometry *geo,
+                                     floating_t *out) noexcept nogil:
+    """out += the valid correlation of src (out_h + kH - 1 rows) with one kernel plane."""
+    if floating_t is float:
+        cyconv_valid_corr_f32(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
+                              geo.out_h, geo.out_w, 1)
+    else:
+        cyconv_valid_corr_f64(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
+                              geo.out_h, geo.out_w, 1)
+
+
+cdef void pad_plane(const floating_t *plane, const Geometry *geo, floating_t *padded) noexcept nogil:
+    """The zero-padded window of one input plane that a stride-1, dilation-1 output reads."""
+    cdef Py_ssize_t ext_h = geo.out_h + geo.kernel_h - 1, ext_w = geo.out_w + geo.kernel_w - 1
+    cdef Py_ssize_t row, source_row
+    cdef Py_ssize_t first = min(geo.pad_left, ext_w)
+    cdef Py_ssize_t last = max(min(geo.width + geo.pad_left, ext_w), first)
+    cdef floating_t *dst
+    for row in range(ext_h):
+        dst = padded + row * ext_w
+        source_row = row - geo.pad_top
+        if source_row < 0 or source_row >= geo.height:
+            memset(dst, 0, ext_w * sizeof(floating_t))
+            continue
+        memset(dst, 0, first * sizeof(floating_t))
+        memcpy(dst + first, plane + source_row * geo.width + first - geo.pad_left,
+               (last - first) * sizeof(floating_t))
+        memset(dst + last, 0, (ext_w - last) * sizeof(floating_t))
+
+
+cdef void add_taps(const floating_t *plane, const floating_t *kernel, const Geometry *geo,
+                   floating_t *out) noexcept nogil:
+    """out += one input plane correlated with one kernel plane, any stride and dilation."""
+    cdef Py_ssize_t ky, kx, oh, ow, col_offset
+    cdef Span rows_in, cols_in
+    cdef floating_t tap
+    cdef floating_t *out_row
+    cdef const floating_t *in_row
+    for ky in range(geo.kernel_h):
+        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+        for kx in range(geo.kernel_w):
+            col_offset = kx * geo.dil_w - geo.pad_left
+            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+            tap = kernel[ky * geo.kernel_w + kx]
+            for oh in range(rows_in.lo, rows_in.hi):
+                out_row = out + oh * geo.out_w
+                in_row = plane + (oh * geo.stride_h + ky * geo.dil_h - geo.pad_top) * geo.width \
+                    + col_offset
+                if geo.stride_w == 1:
+                    for ow in range(cols_in.lo, cols_in.hi):
+                        out_row[ow] += tap * in_row[ow]
+                else:
+                    for ow in range(cols_in.lo, cols_in.hi):
+                        out_row[ow] += tap * in_row[ow * geo.stride_w]
+
+
 def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] weight,
                    const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                    tuple stride, tuple padding, tuple dilation, Py_ssize_t groups,
                    int num_threads):
-    """Grouped convolution with few channels per group (depthwise): one output plane per item."""
-    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3], (weight.shape[2], weight.shape[3]), stride,
-                                      padding, dilation)
+    """Grouped convolution with few channels per group (depthwise): one output plane per item.
+
+    With stride and dilation 1 each input plane is zero-padded into a
+    per-thread buffer and correlated by the register-tiled kernel of the
+    correlation family; otherwise every tap adds a strided row.
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                      (weight.shape[2], weight.shape[3]), stride, padding, dilation)
     cdef Py_ssize_t out_channels = out.shape[1], in_per_group = weight.shape[1]
-    cdef Py_ssize_t out_per_group = out_channels // groups
-    cdef Py_ssize_t item, n, co, ci, ky, kx, oh, ow, col_offset, i
-    cdef Span rows_in, cols_in
-    cdef floating_t tap
+    cdef Py_ssize_t out_per_group = out_channels // groups, items = x.shape[0] * out_channels
+    cdef Py_ssize_t item, n, co, ci, i
+    cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 and geo.dil_w == 1
+    cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * (geo.out_w + geo.kernel_w - 1) \
+        if unit else 0
     cdef floating_t *out_plane
-    cdef floating_t *out_row
     cdef const floating_t *in_plane
-    cdef const floating_t *in_row
+    cdef floating_t *padded
     cdef bint has_bias = bias.shape[0] > 0
-    with nogil:
-        for item in prange(x.shape[0] * out_channels, num_threads=num_threads, schedule='dynamic'):
-            n = item // out_channels
-            co = item % out_channels
-            out_plane = &out[n, co, 0, 0]
-            for i in range(geo.out_h * geo.out_w):
-                out_plane[i] = bias[co] if has_bias else 0
-            for ci in range(in_per_group):
-                in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
-                for ky in range(geo.kernel_h):
-                    rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                               geo.out_h)
-                    for kx in range(geo.kernel_w):
-                        col_offset = kx * geo.dil_w - geo.pad_left
-                        cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
-                        tap = weight[co, ci, ky, kx]
-                        for oh in range(rows_in.lo, rows_in.hi):
-                            out_row = out_plane + oh * geo.out_w
-                            in_row = in_plane + (oh * geo.stride_h + ky * geo.dil_h
-                                                 - geo.pad_top) * geo.width + col_offset
-                            if geo.stride_w == 1:
-                                for ow in range(cols_in.lo, cols_in.hi):
-                                    out_row[ow] += tap * in_row[ow]
-                            else:
-                                for ow in range(cols_in.lo, cols_in.hi):
-                                    out_row[ow] += tap * in_row[ow * geo.stride_w]
+    num_threads = <int>max(1, min(num_threads, items))
+    cdef floating_t *buffers = alloc_buffers(num_threads, pad_len, <floating_t>0)
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            padded = buffers + omp_get_thread_num() * pad_len if buffers != NULL else NULL
+            for item in prange(items, schedule='dynamic'):
+                n = item // out_channels
+                co = item % out_channels
+                out_plane = &out[n, co, 0, 0]
+                for i in range(geo.out_h * geo.out_w):
+                    out_plane[i] = bias[co] if has_bias else 0
+                for ci in range(in_per_group):
+                    in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
+                    if unit:
+                        pad_plane(in_plane, &geo, padded)
+                        valid_correlate_add(padded, geo.out_w + geo.kernel_w - 1,
+                                            &weight[co, ci, 0, 0], &geo, out_plane)
+                    else:
+                        add_taps(in_plane, &weight[co, ci, 0, 0], &geo, out_plane)
+    finally:
+        free(buffers)
 
 
 def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :, :, ::1] x,
