@@ -1,6 +1,7 @@
 """Side-by-side timing of cyconv.conv2d / conv2d_backward against torch and a NumPy floor.
 
-Run ``python benchmarks/bench_conv2d.py`` from the repository root: one table
+Run ``PYTHONPATH=. python benchmarks/bench_conv2d.py`` from the repository root
+(an in-place build) or with cyconv installed: one table
 of median times (one run, so the ratios compare like with like), GFLOP/s,
 the speed relative to torch's CPU convolution (when installed) and to a plain
 NumPy im2col + matmul, and the fraction of this machine's float32 sgemm peak

@@ -18,6 +18,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from cyconv._kernels.blas cimport gemm
+from cyconv._kernels.correlate_tile cimport cyconv_valid_corr_f32, cyconv_valid_corr_f64
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
@@ -59,64 +60,75 @@ cdef inline Span valid_span(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t siz
     return span
 
 
-cdef void im2col_tile(const floating_t *image, Py_ssize_t channels, const Geometry *geo,
-                      Py_ssize_t row0, Py_ssize_t rows, floating_t *cols) noexcept nogil:
-    """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W) image."""
+cdef inline void gather_row(const floating_t *src, Py_ssize_t stride, Span cols_in,
+                            Py_ssize_t out_w, floating_t *dst) noexcept nogil:
+    """One column-matrix row segment: the strided input row, zero where it is padding."""
+    cdef Py_ssize_t ow
+    memset(dst, 0, cols_in.lo * sizeof(floating_t))
+    if stride == 1:
+        memcpy(dst + cols_in.lo, src + cols_in.lo, (cols_in.hi - cols_in.lo) * sizeof(floating_t))
+    else:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow] = src[ow * stride]
+    memset(dst + cols_in.hi, 0, (out_w - cols_in.hi) * sizeof(floating_t))
+
+
+cdef inline void scatter_row(const floating_t *src, Py_ssize_t stride, Span cols_in,
+                             floating_t *dst) noexcept nogil:
+    """Add one column-matrix row segment back onto its strided input row."""
+    cdef Py_ssize_t ow
+    if stride == 1:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow] += src[ow]
+    else:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow * stride] += src[ow]
+
+
+cdef void walk_tile(floating_t *image, Py_ssize_t channels, const Geometry *geo,
+                    Py_ssize_t row0, Py_ssize_t rows, floating_t *cols,
+                    bint to_columns) noexcept nogil:
+    """im2col (``to_columns``: cols = the tile's column matrix) or its adjoint
+    col2im (image += the columns put back) for output rows [row0, row0 + rows)
+    of a (channels, H, W) image; only im2col's writes cover the padding."""
     cdef Py_ssize_t tile_len = rows * geo.out_w
-    cdef Py_ssize_t c, ky, kx, r, oh, ow, col_offset
+    cdef Py_ssize_t c, ky, kx, oh, col_offset
     cdef Span rows_in, cols_in
-    cdef const floating_t *src
-    cdef floating_t *dst
+    cdef floating_t *pixels
+    cdef floating_t *column
     for c in range(channels):
         for ky in range(geo.kernel_h):
-            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                       geo.out_h)
+            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
             for kx in range(geo.kernel_w):
                 col_offset = kx * geo.dil_w - geo.pad_left
                 cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
-                r = (c * geo.kernel_h + ky) * geo.kernel_w + kx
+                column = cols + ((c * geo.kernel_h + ky) * geo.kernel_w + kx) * tile_len
                 for oh in range(row0, row0 + rows):
-                    dst = cols + r * tile_len + (oh - row0) * geo.out_w
                     if oh < rows_in.lo or oh >= rows_in.hi:
-                        memset(dst, 0, geo.out_w * sizeof(floating_t))
+                        if to_columns:
+                            memset(column + (oh - row0) * geo.out_w, 0,
+                                   geo.out_w * sizeof(floating_t))
                         continue
-                    src = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
-                                   - geo.pad_top) * geo.width + col_offset
-                    memset(dst, 0, cols_in.lo * sizeof(floating_t))
-                    if geo.stride_w == 1:
-                        memcpy(dst + cols_in.lo, src + cols_in.lo, (cols_in.hi - cols_in.lo) * sizeof(floating_t))
+                    pixels = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
+                                      - geo.pad_top) * geo.width + col_offset
+                    if to_columns:
+                        gather_row(pixels, geo.stride_w, cols_in, geo.out_w,
+                                   column + (oh - row0) * geo.out_w)
                     else:
-                        for ow in range(cols_in.lo, cols_in.hi):
-                            dst[ow] = src[ow * geo.stride_w]
-                    memset(dst + cols_in.hi, 0, (geo.out_w - cols_in.hi) * sizeof(floating_t))
+                        scatter_row(column + (oh - row0) * geo.out_w, geo.stride_w, cols_in,
+                                    pixels)
 
 
-cdef void col2im_tile(const floating_t *cols, Py_ssize_t channels, const Geometry *geo,
-                      Py_ssize_t row0, Py_ssize_t rows, floating_t *image) noexcept nogil:
+cdef inline void im2col_tile(const floating_t *image, Py_ssize_t channels, const Geometry *geo,
+                             Py_ssize_t row0, Py_ssize_t rows, floating_t *cols) noexcept nogil:
+    """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W) image."""
+    walk_tile(<floating_t *>image, channels, geo, row0, rows, cols, True)
+
+
+cdef inline void col2im_tile(const floating_t *cols, Py_ssize_t channels, const Geometry *geo,
+                             Py_ssize_t row0, Py_ssize_t rows, floating_t *image) noexcept nogil:
     """Add the column matrix of output rows [row0, row0 + rows) back into a (channels, H, W) image."""
-    cdef Py_ssize_t tile_len = rows * geo.out_w
-    cdef Py_ssize_t c, ky, kx, r, oh, ow, col_offset
-    cdef Span rows_in, cols_in
-    cdef const floating_t *src
-    cdef floating_t *dst
-    for c in range(channels):
-        for ky in range(geo.kernel_h):
-            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                       geo.out_h)
-            for kx in range(geo.kernel_w):
-                col_offset = kx * geo.dil_w - geo.pad_left
-                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
-                r = (c * geo.kernel_h + ky) * geo.kernel_w + kx
-                for oh in range(max(row0, rows_in.lo), min(row0 + rows, rows_in.hi)):
-                    src = cols + r * tile_len + (oh - row0) * geo.out_w
-                    dst = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
-                                   - geo.pad_top) * geo.width + col_offset
-                    if geo.stride_w == 1:
-                        for ow in range(cols_in.lo, cols_in.hi):
-                            dst[ow] += src[ow]
-                    else:
-                        for ow in range(cols_in.lo, cols_in.hi):
-                            dst[ow * geo.stride_w] += src[ow]
+    walk_tile(image, channels, geo, row0, rows, <floating_t *>cols, False)
 
 
 cdef floating_t *alloc_buffers(Py_ssize_t count, Py_ssize_t length, floating_t sample) except? NULL:
@@ -275,17 +287,6 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                         item = item + slots
     finally:
         free(buffers)
-
-
-cdef extern from "correlate_tile.h" nogil:
-    void cyconv_valid_corr_f32(const float *src, Py_ssize_t ld_src, const float *kernel,
-                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, float *out,
-                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
-                               int accumulate)
-    void cyconv_valid_corr_f64(const double *src, Py_ssize_t ld_src, const double *kernel,
-                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, double *out,
-                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
-                               int accumulate)
 
 
 cdef inline void valid_correlate_add(const floating_t *src, Py_ssize_t ld_src,
