@@ -6,6 +6,16 @@ a deep-learning textbook with PyTorch's semantics.
 """
 from cyconv._config import show_config
 from cyconv._correlate import convolve2d, correlate2d
+from cyconv._layers import col2im, conv2d, conv2d_backward, im2col
 from cyconv._version import __version__
 
-__all__ = ["__version__", "convolve2d", "correlate2d", "show_config"]
+__all__ = [
+    "__version__",
+    "col2im",
+    "conv2d",
+    "conv2d_backward",
+    "convolve2d",
+    "correlate2d",
+    "im2col",
+    "show_config",
+]

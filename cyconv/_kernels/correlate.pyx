@@ -11,6 +11,12 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from cyconv._kernels.correlate_tile cimport (
+    CYCONV_BUILD_FLAGS,
+    CYCONV_SIMD_LEVEL,
+    cyconv_valid_corr_f32,
+    cyconv_valid_corr_f64,
+)
 from cyconv._kernels.fused cimport correlate_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
@@ -21,18 +27,6 @@ cnp.import_array()
 cdef extern from "numpy/arrayobject.h":
     # Declared here because numpy's pxd marks 0 (NPY_BOOL, a valid answer) as the error value.
     int object_type "PyArray_ObjectType" (object op, int minimum_type) except *
-
-cdef extern from "correlate_tile.h" nogil:
-    const char *CYCONV_SIMD_LEVEL
-    const char *CYCONV_BUILD_FLAGS
-    void cyconv_valid_corr_f32(const float *src, Py_ssize_t ld_src, const float *kernel,
-                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, float *out,
-                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
-                               int accumulate)
-    void cyconv_valid_corr_f64(const double *src, Py_ssize_t ld_src, const double *kernel,
-                               Py_ssize_t kernel_h, Py_ssize_t kernel_w, double *out,
-                               Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,
-                               int accumulate)
 
 SIMD_LEVEL = CYCONV_SIMD_LEVEL.decode()
 BUILD_FLAGS = CYCONV_BUILD_FLAGS.decode()

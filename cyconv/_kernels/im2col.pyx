@@ -1,0 +1,472 @@
+"""NCHW convolution kernels: im2col / col2im, the GEMM drivers and a direct grouped kernel.
+
+Everything here computes; ``cyconv/_layers.py`` checks and normalises the
+arguments, chooses the strategy and the tiling, and keeps BLAS single-threaded
+while these kernels run (all parallelism is OpenMP's, over work items whose
+split never depends on the thread count, so every result is bitwise the same
+for any number of workers).
+
+A *tile* is a block of consecutive output rows of one image.  Its column
+matrix has ``channels * kernel_h * kernel_w`` rows and ``rows * out_w``
+columns; row ``(c * kernel_h + ky) * kernel_w + kx`` holds the input pixels
+that tap ``(ky, kx)`` of channel ``c`` multiplies, zero where it falls on the
+padding.  The top/left padding only shifts the window; the bottom/right
+padding is implied by the output size, which the caller passes.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+from cyconv._kernels.blas cimport gemm
+from cyconv._kernels.correlate_tile cimport cyconv_valid_corr_f32, cyconv_valid_corr_f64
+from cyconv._kernels.fused cimport floating_t
+from cyconv._kernels.openmp cimport omp_get_thread_num
+
+
+cdef struct Geometry:
+    Py_ssize_t height, width, out_h, out_w
+    Py_ssize_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w
+
+
+cdef Geometry make_geometry(Py_ssize_t height, Py_ssize_t width, Py_ssize_t out_h,
+                            Py_ssize_t out_w, tuple kernel, tuple stride, tuple padding,
+                            tuple dilation):
+    cdef Geometry geo
+    geo.height, geo.width, geo.out_h, geo.out_w = height, width, out_h, out_w
+    geo.kernel_h, geo.kernel_w = kernel
+    geo.stride_h, geo.stride_w = stride
+    geo.pad_top, geo.pad_left = padding
+    geo.dil_h, geo.dil_w = dilation
+    return geo
+
+
+cdef struct Span:
+    Py_ssize_t lo, hi
+
+
+cdef inline Span valid_span(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                            Py_ssize_t out_size) noexcept nogil:
+    """Outputs o in [lo, hi) read input o * stride + offset inside [0, size).
+
+    Returned by value: in a prange body, variables assigned in the loop are
+    thread-private, while ones written through a pointer would be shared.
+    """
+    cdef Span span
+    cdef Py_ssize_t first = 0, last = size - 1 - offset
+    if offset < 0:
+        first = (-offset + stride - 1) // stride
+    span.lo = min(first, out_size)
+    span.hi = max(min(last // stride + 1 if last >= 0 else 0, out_size), span.lo)
+    return span
+
+
+cdef inline void gather_row(const floating_t *src, Py_ssize_t stride, Span cols_in,
+                            Py_ssize_t out_w, floating_t *dst) noexcept nogil:
+    """One column-matrix row segment: the strided input row, zero where it is padding."""
+    cdef Py_ssize_t ow
+    memset(dst, 0, cols_in.lo * sizeof(floating_t))
+    if stride == 1:
+        memcpy(dst + cols_in.lo, src + cols_in.lo, (cols_in.hi - cols_in.lo) * sizeof(floating_t))
+    else:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow] = src[ow * stride]
+    memset(dst + cols_in.hi, 0, (out_w - cols_in.hi) * sizeof(floating_t))
+
+
+cdef inline void scatter_row(const floating_t *src, Py_ssize_t stride, Span cols_in,
+                             floating_t *dst) noexcept nogil:
+    """Add one column-matrix row segment back onto its strided input row."""
+    cdef Py_ssize_t ow
+    if stride == 1:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow] += src[ow]
+    else:
+        for ow in range(cols_in.lo, cols_in.hi):
+            dst[ow * stride] += src[ow]
+
+
+cdef void walk_tile(floating_t *image, Py_ssize_t channels, const Geometry *geo,
+                    Py_ssize_t row0, Py_ssize_t rows, floating_t *cols,
+                    bint to_columns) noexcept nogil:
+    """im2col (``to_columns``: cols = the tile's column matrix) or its adjoint
+    col2im (image += the columns put back) for output rows [row0, row0 + rows)
+    of a (channels, H, W) image; only im2col's writes cover the padding."""
+    cdef Py_ssize_t tile_len = rows * geo.out_w
+    cdef Py_ssize_t c, ky, kx, oh, col_offset
+    cdef Span rows_in, cols_in
+    cdef floating_t *pixels
+    cdef floating_t *column
+    for c in range(channels):
+        for ky in range(geo.kernel_h):
+            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+            for kx in range(geo.kernel_w):
+                col_offset = kx * geo.dil_w - geo.pad_left
+                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                column = cols + ((c * geo.kernel_h + ky) * geo.kernel_w + kx) * tile_len
+                for oh in range(row0, row0 + rows):
+                    if oh < rows_in.lo or oh >= rows_in.hi:
+                        if to_columns:
+                            memset(column + (oh - row0) * geo.out_w, 0,
+                                   geo.out_w * sizeof(floating_t))
+                        continue
+                    pixels = image + (c * geo.height + oh * geo.stride_h + ky * geo.dil_h
+                                      - geo.pad_top) * geo.width + col_offset
+                    if to_columns:
+                        gather_row(pixels, geo.stride_w, cols_in, geo.out_w,
+                                   column + (oh - row0) * geo.out_w)
+                    else:
+                        scatter_row(column + (oh - row0) * geo.out_w, geo.stride_w, cols_in,
+                                    pixels)
+
+
+cdef inline void im2col_tile(const floating_t *image, Py_ssize_t channels, const Geometry *geo,
+                             Py_ssize_t row0, Py_ssize_t rows, floating_t *cols) noexcept nogil:
+    """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W) image."""
+    walk_tile(<floating_t *>image, channels, geo, row0, rows, cols, True)
+
+
+cdef inline void col2im_tile(const floating_t *cols, Py_ssize_t channels, const Geometry *geo,
+                             Py_ssize_t row0, Py_ssize_t rows, floating_t *image) noexcept nogil:
+    """Add the column matrix of output rows [row0, row0 + rows) back into a (channels, H, W) image."""
+    walk_tile(image, channels, geo, row0, rows, <floating_t *>cols, False)
+
+
+cdef floating_t *alloc_buffers(Py_ssize_t count, Py_ssize_t length, floating_t sample) except? NULL:
+    """``count`` private buffers of ``length`` elements (NULL when none are needed)."""
+    cdef floating_t *buffers
+    if count * length == 0:
+        return NULL
+    buffers = <floating_t *> malloc(count * length * sizeof(floating_t))
+    if buffers == NULL:
+        raise MemoryError("cannot allocate the per-thread column buffers")
+    return buffers
+
+
+def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
+           tuple output_hw, tuple kernel, tuple stride, tuple padding, tuple dilation,
+           int num_threads):
+    """cols[n, (c, ky, kx), (oh, ow)] = padded x[n, c, oh*s + ky*d, ow*s + kx*d] (torch unfold)."""
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], output_hw[0], output_hw[1], kernel, stride, padding, dilation)
+    cdef Py_ssize_t channels = x.shape[1], planes = x.shape[0] * x.shape[1]
+    cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w, plane
+    with nogil:
+        for plane in prange(planes, num_threads=num_threads, schedule='static'):
+            im2col_tile(&x[plane // channels, plane % channels, 0, 0], 1, &geo, 0, geo.out_h,
+                        &cols[plane // channels, (plane % channels) * taps, 0])
+
+
+def col2im(const floating_t[:, :, ::1] cols, floating_t[:, :, :, ::1] image,
+           tuple output_hw, tuple kernel, tuple stride, tuple padding, tuple dilation,
+           int num_threads):
+    """image (zeroed by the caller) += the sum of every column back at its place (torch fold)."""
+    cdef Geometry geo = make_geometry(image.shape[2], image.shape[3], output_hw[0], output_hw[1], kernel, stride, padding, dilation)
+    cdef Py_ssize_t channels = image.shape[1], planes = image.shape[0] * image.shape[1]
+    cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w, plane
+    with nogil:
+        for plane in prange(planes, num_threads=num_threads, schedule='static'):
+            col2im_tile(&cols[plane // channels, (plane % channels) * taps, 0], 1, &geo, 0,
+                        geo.out_h, &image[plane // channels, plane % channels, 0, 0])
+
+
+def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weight,
+                 const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
+                 tuple kernel, tuple stride, tuple padding, tuple dilation,
+                 Py_ssize_t groups, Py_ssize_t tile_rows, bint direct, int num_threads):
+    """out = conv(x, weight) + bias through one GEMM per (image, row tile, group).
+
+    ``weight`` is (C_out, C_in/groups * kH * kW); ``bias`` is empty for none.
+    ``direct`` (1x1 kernel, stride 1, no padding): the input is its own column
+    matrix and is multiplied in place, without a copy.
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3], kernel, stride, padding, dilation)
+    cdef Py_ssize_t batch = x.shape[0], in_per_group = x.shape[1] // groups
+    cdef Py_ssize_t out_per_group = out.shape[1] // groups, depth = weight.shape[1]
+    cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
+    cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t item, n, row0, rows, group, co, i
+    cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating_t beta
+    cdef const floating_t *columns
+    cdef floating_t *c_block
+    cdef floating_t *buffer
+    num_threads = <int>max(1, min(num_threads, batch * n_tiles))
+    cdef floating_t *buffers = alloc_buffers(num_threads, col_len, <floating_t>0)
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            buffer = buffers + omp_get_thread_num() * col_len if buffers != NULL else NULL
+            for item in prange(batch * n_tiles, schedule='dynamic'):
+                n = item // n_tiles
+                row0 = (item % n_tiles) * tile_rows
+                rows = min(tile_rows, geo.out_h - row0)
+                for group in range(groups):
+                    c_block = &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
+                    beta = 0
+                    if has_bias:
+                        beta = 1
+                        for co in range(out_per_group):
+                            for i in range(rows * geo.out_w):
+                                c_block[co * plane + i] = bias[group * out_per_group + co]
+                    if direct:
+                        columns = &x[n, group * in_per_group, 0, 0] + row0 * geo.width
+                        gemm(False, False, out_per_group, rows * geo.out_w, depth, 1,
+                             &weight[group * out_per_group, 0], depth, columns, in_plane,
+                             beta, c_block, plane)
+                    else:
+                        im2col_tile(&x[n, group * in_per_group, 0, 0], in_per_group, &geo,
+                                    row0, rows, buffer)
+                        gemm(False, False, out_per_group, rows * geo.out_w, depth, 1,
+                             &weight[group * out_per_group, 0], depth, buffer, rows * geo.out_w,
+                             beta, c_block, plane)
+    finally:
+        free(buffers)
+
+
+def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :, :, ::1] x,
+                  const floating_t[:, ::1] weight, floating_t[:, :, :, ::1] grad_x,
+                  floating_t[:, :, ::1] grad_w_slots,
+                  tuple kernel, tuple stride, tuple padding, tuple dilation,
+                  Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t phases, bint direct,
+                  int num_threads):
+    """grad_x (zeroed by the caller) and per-slot partial grad_w (zeroed) of gemm_forward.
+
+    Per (image, tile, group): grad_w_slot += grad_out_tile . cols^T and
+    grad_x += col2im(W^T . grad_out_tile).  Tiles ``t`` with the same
+    ``t % phases`` touch disjoint input rows, so one phase runs its items in
+    parallel; item ``j`` of a phase always goes to slot ``j % slots``, each slot
+    walked in order by one thread, and the caller sums the slots in order.
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3], kernel, stride, padding,
+                                      dilation)
+    cdef Py_ssize_t batch = x.shape[0], in_per_group = x.shape[1] // groups
+    cdef Py_ssize_t out_per_group = grad_out.shape[1] // groups, depth = weight.shape[1]
+    cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
+    cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t slots = grad_w_slots.shape[0]
+    cdef Py_ssize_t phase, phase_tiles, phase_items, slot, item, n, row0, rows, group, tile_len
+    cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
+    cdef const floating_t *go_block
+    cdef const floating_t *w_block
+    cdef floating_t *buffer
+    num_threads = <int>max(1, min(num_threads, slots))
+    cdef floating_t *buffers = alloc_buffers(num_threads, col_len, <floating_t>0)
+    try:
+        for phase in range(min(phases, n_tiles)):
+            phase_tiles = (n_tiles - phase + phases - 1) // phases
+            phase_items = batch * phase_tiles
+            with nogil, parallel(num_threads=num_threads):
+                buffer = buffers + omp_get_thread_num() * col_len if buffers != NULL else NULL
+                for slot in prange(slots, schedule='dynamic'):
+                    item = slot
+                    while item < phase_items:
+                        n = item // phase_tiles
+                        row0 = (phase + (item % phase_tiles) * phases) * tile_rows
+                        rows = min(tile_rows, geo.out_h - row0)
+                        tile_len = rows * geo.out_w
+                        for group in range(groups):
+                            go_block = &grad_out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
+                            w_block = &weight[group * out_per_group, 0]
+                            if direct:
+                                gemm(False, True, out_per_group, depth, tile_len, 1, go_block, plane,
+                                     &x[n, group * in_per_group, 0, 0] + row0 * geo.width, in_plane,
+                                     1, &grad_w_slots[slot, group * out_per_group, 0], depth)
+                                gemm(True, False, depth, tile_len, out_per_group, 1, w_block, depth,
+                                     go_block, plane, 0,
+                                     &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
+                                     in_plane)
+                            else:
+                                im2col_tile(&x[n, group * in_per_group, 0, 0], in_per_group, &geo,
+                                            row0, rows, buffer)
+                                gemm(False, True, out_per_group, depth, tile_len, 1, go_block, plane,
+                                     buffer, tile_len,
+                                     1, &grad_w_slots[slot, group * out_per_group, 0], depth)
+                                gemm(True, False, depth, tile_len, out_per_group, 1, w_block, depth,
+                                     go_block, plane, 0, buffer, tile_len)
+                                col2im_tile(buffer, in_per_group, &geo, row0, rows,
+                                            &grad_x[n, group * in_per_group, 0, 0])
+                        item = item + slots
+    finally:
+        free(buffers)
+
+
+cdef inline void valid_correlate_add(const floating_t *src, Py_ssize_t ld_src,
+                                     const floating_t *kernel, const Geometry *geo,
+                                     floating_t *out) noexcept nogil:
+    """out += the valid correlation of src (out_h + kH - 1 rows) with one kernel plane."""
+    if floating_t is float:
+        cyconv_valid_corr_f32(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
+                              geo.out_h, geo.out_w, 1)
+    else:
+        cyconv_valid_corr_f64(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
+                              geo.out_h, geo.out_w, 1)
+
+
+cdef void pad_plane(const floating_t *plane, const Geometry *geo, floating_t *padded) noexcept nogil:
+    """The zero-padded window of one input plane that a stride-1, dilation-1 output reads."""
+    cdef Py_ssize_t ext_h = geo.out_h + geo.kernel_h - 1, ext_w = geo.out_w + geo.kernel_w - 1
+    cdef Py_ssize_t row, source_row
+    cdef Py_ssize_t first = min(geo.pad_left, ext_w)
+    cdef Py_ssize_t last = max(min(geo.width + geo.pad_left, ext_w), first)
+    cdef floating_t *dst
+    for row in range(ext_h):
+        dst = padded + row * ext_w
+        source_row = row - geo.pad_top
+        if source_row < 0 or source_row >= geo.height:
+            memset(dst, 0, ext_w * sizeof(floating_t))
+            continue
+        memset(dst, 0, first * sizeof(floating_t))
+        memcpy(dst + first, plane + source_row * geo.width + first - geo.pad_left,
+               (last - first) * sizeof(floating_t))
+        memset(dst + last, 0, (ext_w - last) * sizeof(floating_t))
+
+
+cdef void add_taps(const floating_t *plane, const floating_t *kernel, const Geometry *geo,
+                   floating_t *out) noexcept nogil:
+    """out += one input plane correlated with one kernel plane, any stride and dilation."""
+    cdef Py_ssize_t ky, kx, oh, ow, col_offset
+    cdef Span rows_in, cols_in
+    cdef floating_t tap
+    cdef floating_t *out_row
+    cdef const floating_t *in_row
+    for ky in range(geo.kernel_h):
+        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+        for kx in range(geo.kernel_w):
+            col_offset = kx * geo.dil_w - geo.pad_left
+            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+            tap = kernel[ky * geo.kernel_w + kx]
+            for oh in range(rows_in.lo, rows_in.hi):
+                out_row = out + oh * geo.out_w
+                in_row = plane + (oh * geo.stride_h + ky * geo.dil_h - geo.pad_top) * geo.width \
+                    + col_offset
+                if geo.stride_w == 1:
+                    for ow in range(cols_in.lo, cols_in.hi):
+                        out_row[ow] += tap * in_row[ow]
+                else:
+                    for ow in range(cols_in.lo, cols_in.hi):
+                        out_row[ow] += tap * in_row[ow * geo.stride_w]
+
+
+def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] weight,
+                   const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
+                   tuple stride, tuple padding, tuple dilation, Py_ssize_t groups,
+                   int num_threads):
+    """Grouped convolution with few channels per group (depthwise): one output plane per item.
+
+    With stride and dilation 1 each input plane is zero-padded into a
+    per-thread buffer and correlated by the register-tiled kernel of the
+    correlation family; otherwise every tap adds a strided row.
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                      (weight.shape[2], weight.shape[3]), stride, padding, dilation)
+    cdef Py_ssize_t out_channels = out.shape[1], in_per_group = weight.shape[1]
+    cdef Py_ssize_t out_per_group = out_channels // groups, items = x.shape[0] * out_channels
+    cdef Py_ssize_t item, n, co, ci, i
+    cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 and geo.dil_w == 1
+    cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * (geo.out_w + geo.kernel_w - 1) \
+        if unit else 0
+    cdef floating_t *out_plane
+    cdef const floating_t *in_plane
+    cdef floating_t *padded
+    cdef bint has_bias = bias.shape[0] > 0
+    num_threads = <int>max(1, min(num_threads, items))
+    cdef floating_t *buffers = alloc_buffers(num_threads, pad_len, <floating_t>0)
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            padded = buffers + omp_get_thread_num() * pad_len if buffers != NULL else NULL
+            for item in prange(items, schedule='dynamic'):
+                n = item // out_channels
+                co = item % out_channels
+                out_plane = &out[n, co, 0, 0]
+                for i in range(geo.out_h * geo.out_w):
+                    out_plane[i] = bias[co] if has_bias else 0
+                for ci in range(in_per_group):
+                    in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
+                    if unit:
+                        pad_plane(in_plane, &geo, padded)
+                        valid_correlate_add(padded, geo.out_w + geo.kernel_w - 1,
+                                            &weight[co, ci, 0, 0], &geo, out_plane)
+                    else:
+                        add_taps(in_plane, &weight[co, ci, 0, 0], &geo, out_plane)
+    finally:
+        free(buffers)
+
+
+def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :, :, ::1] x,
+                    const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] grad_x,
+                    floating_t[:, :, :, ::1] grad_w, tuple stride, tuple padding,
+                    tuple dilation, Py_ssize_t groups, int num_threads):
+    """Gradients of direct_forward; grad_x is zeroed by the caller, grad_w is overwritten.
+
+    grad_x: one input plane per item (scatter of every output plane of its
+    group).  grad_w: one output channel per item, summed over the batch in
+    order through a per-thread row of partial sums (vectorisable, and the
+    same for any thread count).
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3], (weight.shape[2], weight.shape[3]),
+                                      stride, padding, dilation)
+    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = grad_out.shape[1]
+    cdef Py_ssize_t in_per_group = weight.shape[1], out_per_group = out_channels // groups
+    cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, col_offset
+    cdef Span rows_in, cols_in
+    cdef floating_t tap, total
+    cdef floating_t *gx_row
+    cdef floating_t *partial
+    cdef const floating_t *go_row
+    cdef const floating_t *in_row
+    cdef int threads = <int>max(1, min(num_threads, out_channels))
+    cdef floating_t *partials = alloc_buffers(threads, geo.out_w, <floating_t>0)
+    try:
+        with nogil:
+            for item in prange(batch * channels, num_threads=num_threads, schedule='dynamic'):
+                n = item // channels
+                ci = item % channels
+                ci_local = ci % in_per_group
+                for co in range((ci // in_per_group) * out_per_group,
+                                (ci // in_per_group + 1) * out_per_group):
+                    for ky in range(geo.kernel_h):
+                        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                                   geo.out_h)
+                        for kx in range(geo.kernel_w):
+                            col_offset = kx * geo.dil_w - geo.pad_left
+                            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                            tap = weight[co, ci_local, ky, kx]
+                            for oh in range(rows_in.lo, rows_in.hi):
+                                go_row = &grad_out[n, co, oh, 0]
+                                gx_row = &grad_x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
+                                                                 - geo.pad_top) * geo.width + col_offset
+                                if geo.stride_w == 1:
+                                    for ow in range(cols_in.lo, cols_in.hi):
+                                        gx_row[ow] += tap * go_row[ow]
+                                else:
+                                    for ow in range(cols_in.lo, cols_in.hi):
+                                        gx_row[ow * geo.stride_w] += tap * go_row[ow]
+            with parallel(num_threads=threads):
+                partial = partials + omp_get_thread_num() * geo.out_w
+                for co in prange(out_channels, schedule='dynamic'):
+                    for ci_local in range(in_per_group):
+                        ci = (co // out_per_group) * in_per_group + ci_local
+                        for ky in range(geo.kernel_h):
+                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
+                                       geo.out_h)
+                            for kx in range(geo.kernel_w):
+                                col_offset = kx * geo.dil_w - geo.pad_left
+                                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                                for ow in range(cols_in.lo, cols_in.hi):
+                                    partial[ow] = 0
+                                for n in range(batch):
+                                    for oh in range(rows_in.lo, rows_in.hi):
+                                        go_row = &grad_out[n, co, oh, 0]
+                                        in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
+                                                                    - geo.pad_top) * geo.width + col_offset
+                                        if geo.stride_w == 1:
+                                            for ow in range(cols_in.lo, cols_in.hi):
+                                                partial[ow] += go_row[ow] * in_row[ow]
+                                        else:
+                                            for ow in range(cols_in.lo, cols_in.hi):
+                                                partial[ow] += go_row[ow] * in_row[ow * geo.stride_w]
+                                total = 0
+                                for ow in range(cols_in.lo, cols_in.hi):
+                                    total = total + partial[ow]
+                                grad_w[co, ci_local, ky, kx] = total
+    finally:
+        free(partials)

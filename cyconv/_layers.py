@@ -1,0 +1,478 @@
+"""conv2d, conv2d_backward, im2col, col2im: PyTorch's rules, cyconv's kernels.
+
+Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
+
+- few channels per group (depthwise and small groups): a direct kernel, one
+  output plane per work item;
+- 1x1 kernels with stride 1 and no padding: one GEMM per tile straight on
+  the input, which is its own column matrix;
+- everything else: im2col of a tile of output rows into a per-thread buffer,
+  then one GEMM per group.
+
+Work items are (image, tile of output rows).  Images are tiled when their
+column matrix would pass ``COLUMN_BUFFER_BYTES`` and when the batch alone
+gives fewer than ``MIN_WORK_ITEMS`` items, so a batch of one runs its GEMM
+on several threads.  BLAS is single-threaded throughout and the split never
+depends on the thread count, so results are bitwise equal for any `workers`.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from cyconv import _blas
+from cyconv._config import resolve_workers
+from cyconv._kernels import im2col as _kernels
+from cyconv._validation import (
+    as_int,
+    as_pair,
+    check_index_range,
+    layer_dtype,
+    window_count,
+)
+
+# Per-thread column buffer: bounded, and small enough to stay in the L3 cache
+# between im2col writing it and the GEMM reading it.
+COLUMN_BUFFER_BYTES = 4 << 20
+# Below this many (image, tile) items per call, images are split into tiles.
+MIN_WORK_ITEMS = 8
+# Channels per group (in * out) up to which the direct kernel beats a GEMM.
+DIRECT_MAX_CHANNEL_PRODUCT = 16
+# Partial weight gradients of the backward pass: at most this many, this large.
+MAX_GRAD_SLOTS = 16
+GRAD_SLOT_BYTES = 64 << 20
+
+_Conv = namedtuple(
+    "_Conv", "batched x weight bias dtype kernel stride padding dilation groups out_shape"
+)
+
+
+def _padding_pairs(padding, kernel, stride, dilation):
+    """(top, bottom), (left, right) for an int, a pair, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pairs = []
+            for size, dil in zip(kernel, dilation):
+                total = dil * (size - 1)
+                pairs.append((total // 2, total - total // 2))
+            return tuple(pairs)
+        raise ValueError(f"padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+    rows, cols = as_pair(padding, "padding", 0)
+    return (rows, rows), (cols, cols)
+
+
+def _batched(array, name, unbatched_ndim):
+    """``array`` with a leading batch axis, and whether it had one."""
+    if array.ndim == unbatched_ndim:
+        return array[np.newaxis], False
+    if array.ndim == unbatched_ndim + 1:
+        return array, True
+    raise ValueError(
+        f"{name} must be {unbatched_ndim + 1}-D (batched) or {unbatched_ndim}-D (unbatched), "
+        f"got shape {array.shape}"
+    )
+
+
+def _output_hw(name, image_hw, kernel, stride, padding, dilation):
+    """Output rows and columns, refused (as torch does) when fewer than one."""
+    out_hw = tuple(
+        window_count(size, k, s, sum(pads), d)
+        for size, k, s, pads, d in zip(image_hw, kernel, stride, padding, dilation)
+    )
+    if min(out_hw) < 1:
+        padded = tuple(size + sum(pads) for size, pads in zip(image_hw, padding))
+        effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        raise ValueError(
+            f"{name}: padded input size {padded} is smaller than the dilated kernel "
+            f"{effective}; the output would be empty"
+        )
+    extents = [size + sum(pads) + d * k + s * out
+               for size, pads, d, k, s, out in zip(image_hw, padding, dilation, kernel, stride, out_hw)]
+    check_index_range(name, *extents)
+    return out_hw
+
+
+def _conv_arguments(x, weight, bias, stride, padding, dilation, groups, extra=None):
+    """Check and normalise conv2d's arguments; ``extra`` arrays only join the dtype."""
+    x = np.asarray(x)
+    weight = np.asarray(weight)
+    bias = None if bias is None else np.asarray(bias)
+    dtype = layer_dtype(x=x, weight=weight, bias=bias, **(extra or {}))
+    x, batched = _batched(x, "x", 3)
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be 4-D (C_out, C_in // groups, kH, kW), got shape {weight.shape}")
+    groups = as_int(groups, "groups", 1)
+    stride = as_pair(stride, "stride", 1)
+    dilation = as_pair(dilation, "dilation", 1)
+    batch, channels = x.shape[:2]
+    out_channels, in_per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if channels < 1:
+        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+    if min(kernel) < 1 or out_channels < 1 or in_per_group < 1:
+        raise ValueError(f"weight must have positive sizes, got shape {weight.shape}")
+    if out_channels % groups:
+        raise ValueError(f"weight's {out_channels} output channels are not divisible by groups={groups}")
+    if channels != in_per_group * groups:
+        raise ValueError(
+            f"groups={groups} and weight of shape {weight.shape} expect x to have "
+            f"{in_per_group * groups} channels, got {channels}"
+        )
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(f"bias must have shape ({out_channels},), got {bias.shape}")
+    padding = _padding_pairs(padding, kernel, stride, dilation)
+    out_hw = _output_hw("conv2d", x.shape[2:], kernel, stride, padding, dilation)
+    check_index_range("conv2d", x.size, batch * out_channels * out_hw[0] * out_hw[1])
+    return _Conv(batched, x, weight, bias, dtype, kernel, stride, padding, dilation, groups,
+                 (batch, out_channels) + out_hw)
+
+
+def _native(array, dtype):
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _uses_direct_kernel(conv):
+    in_per_group = conv.weight.shape[1]
+    out_per_group = conv.weight.shape[0] // conv.groups
+    return in_per_group * out_per_group <= DIRECT_MAX_CHANNEL_PRODUCT
+
+
+def _is_pointwise(conv):
+    """1x1 kernel, stride 1, no padding: the input is its own column matrix."""
+    return conv.kernel == (1, 1) and conv.stride == (1, 1) and conv.padding == ((0, 0), (0, 0))
+
+
+def _tile_rows(conv, pointwise):
+    """Output rows per work item: bounded column buffer, enough items for the threads."""
+    batch, _, out_h, out_w = conv.out_shape
+    rows = out_h
+    if not pointwise:
+        depth = conv.weight[0].size
+        rows = min(rows, max(1, COLUMN_BUFFER_BYTES // (depth * out_w * conv.dtype.itemsize)))
+    if 0 < batch < MIN_WORK_ITEMS:
+        tiles_per_image = -(-MIN_WORK_ITEMS // batch)
+        rows = min(rows, -(-out_h // tiles_per_image))
+    return rows
+
+
+def _phases(conv, tile_rows):
+    """Smallest p such that tiles t and t + p never touch the same input row."""
+    span = conv.dilation[0] * (conv.kernel[0] - 1) - conv.stride[0] + 1
+    return 1 + max(0, -(-span // (tile_rows * conv.stride[0])))
+
+
+def _threads(workers):
+    """Thread count for the kernels: one when BLAS threads cannot be limited."""
+    threads = resolve_workers(workers)
+    return threads if _blas.controllable() else 1
+
+
+def _unbatch(array, batched):
+    return array if batched else array[0]
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, workers=None):
+    """2-D convolution of NCHW images (PyTorch's ``conv2d``: a cross-correlation).
+
+    ``out[n, o, i, j] = bias[o] + sum_{c, u, v} x_pad[n, g*C_g + c, i*sH + u*dH, j*sW + v*dW]
+    * weight[o, c, u, v]`` where ``g = o // (C_out // groups)`` and ``C_g = C_in // groups``.
+    Values, shapes and every validity rule are those of
+    ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    x : array_like
+        Input, ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``.
+    weight : array_like
+        Kernels, ``(C_out, C_in // groups, kH, kW)``.
+    bias : array_like, optional
+        ``(C_out,)``, added to every output position of its channel.
+    stride : int or (int, int), optional
+        Step between windows (default 1).
+    padding : int, (int, int), 'valid' or 'same', optional
+        Zero padding on both sides of each axis (default 0).  ``'valid'`` is
+        no padding; ``'same'`` (stride 1 only) pads so the output has the
+        input's size, the extra row/column of an even kernel going
+        bottom/right.
+    dilation : int or (int, int), optional
+        Spacing between kernel taps (default 1).
+    groups : int, optional
+        Input and output channels are split into this many groups, each
+        convolved separately (``groups == C_in``: depthwise).
+    workers : int, optional
+        Threads to use. ``None`` (default) is OpenMP's current maximum; a
+        negative value counts back from the number of CPUs; ``0`` is an error.
+
+    Returns
+    -------
+    out : ndarray
+        ``(N, C_out, H_out, W_out)`` (unbatched if `x` was), a new
+        C-contiguous array; float32 and float64 are kept, mixed inputs
+        promote, other real types are computed in float64.
+
+    See Also
+    --------
+    conv2d_backward : the gradients of this function.
+    im2col : the column matrix behind the GEMM formulation.
+
+    Examples
+    --------
+    The textbook's multiple input channels: the per-channel correlations are
+    summed.
+
+    >>> import numpy as np
+    >>> import cyconv
+    >>> X = np.array([[[0.0, 1, 2], [3, 4, 5], [6, 7, 8]],
+    ...               [[1.0, 2, 3], [4, 5, 6], [7, 8, 9]]])
+    >>> K = np.array([[[0.0, 1], [2, 3]], [[1.0, 2], [3, 4]]])
+    >>> cyconv.conv2d(X, K[np.newaxis])
+    array([[[ 56.,  72.],
+            [104., 120.]]])
+
+    Multiple output channels stack one kernel per output channel:
+
+    >>> cyconv.conv2d(X, np.stack([K, K + 1, K + 2])).shape
+    (3, 2, 2)
+
+    A 1x1 convolution is a matrix product over the channels at every pixel:
+
+    >>> X = np.random.default_rng(0).random((3, 3, 3))
+    >>> W = np.random.default_rng(1).random((2, 3, 1, 1))
+    >>> Y = cyconv.conv2d(X, W)
+    >>> np.allclose(Y.reshape(2, 9), W.reshape(2, 3) @ X.reshape(3, 9))
+    True
+    """
+    threads = _threads(workers)
+    conv = _conv_arguments(x, weight, bias, stride, padding, dilation, groups)
+    dtype = conv.dtype
+    out = np.empty(conv.out_shape, dtype=dtype)
+    if out.size == 0:
+        return _unbatch(out, conv.batched)
+    x = _native(conv.x, dtype)
+    bias = np.empty(0, dtype) if conv.bias is None else _native(conv.bias, dtype)
+    top_left = (conv.padding[0][0], conv.padding[1][0])
+    if _uses_direct_kernel(conv):
+        _kernels.direct_forward(x, _native(conv.weight, dtype), bias, out, conv.stride,
+                                top_left, conv.dilation, conv.groups, threads)
+        return _unbatch(out, conv.batched)
+    pointwise = _is_pointwise(conv)
+    weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
+    with _blas.single_threaded():
+        _kernels.gemm_forward(x, weight, bias, out, conv.kernel, conv.stride, top_left,
+                              conv.dilation, conv.groups, _tile_rows(conv, pointwise),
+                              pointwise, threads)
+    return _unbatch(out, conv.batched)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    workers=None):
+    """Gradients of `conv2d` with respect to its input, weight and bias.
+
+    ``grad_x`` is the transposed convolution of `grad_output` (col2im of
+    ``W^T . grad_output``), ``grad_weight`` the correlation of `grad_output`
+    with the input summed over the batch (``grad_output . cols^T``), and
+    ``grad_bias`` the sum of `grad_output` over batch and positions: the
+    values torch autograd gives for ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        Gradient of the loss with respect to the output of `conv2d`, of that
+        output's shape.
+    x, weight, stride, padding, dilation, groups
+        As given to `conv2d`.
+    workers : int, optional
+        Threads to use, as in `conv2d`.
+
+    Returns
+    -------
+    grad_x : ndarray
+        The shape of `x`.
+    grad_weight : ndarray
+        The shape of `weight`.
+    grad_bias : ndarray
+        ``(C_out,)``.
+
+    Examples
+    --------
+    For ``loss = out.sum()`` each weight's gradient is the sum of the inputs
+    it touches, and each input's gradient counts the windows it lies in:
+
+    >>> import numpy as np
+    >>> import cyconv
+    >>> x = np.arange(9.0).reshape(1, 3, 3)
+    >>> weight = np.ones((1, 1, 2, 2))
+    >>> grad_x, grad_weight, grad_bias = cyconv.conv2d_backward(
+    ...     np.ones((1, 2, 2)), x, weight)
+    >>> grad_x
+    array([[[1., 2., 1.],
+            [2., 4., 2.],
+            [1., 2., 1.]]])
+    >>> grad_weight
+    array([[[[ 8., 12.],
+             [20., 24.]]]])
+    >>> grad_bias
+    array([4.])
+    """
+    threads = _threads(workers)
+    grad_output = np.asarray(grad_output)
+    conv = _conv_arguments(x, weight, None, stride, padding, dilation, groups,
+                           extra={"grad_output": grad_output})
+    expected = conv.out_shape if conv.batched else conv.out_shape[1:]
+    if grad_output.shape != expected:
+        raise ValueError(f"grad_output must have the output's shape {expected}, got {grad_output.shape}")
+    dtype = conv.dtype
+    grad_output = _native(grad_output, dtype).reshape(conv.out_shape)
+    grad_x = np.zeros(conv.x.shape, dtype=dtype)
+    grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
+    if conv.x.shape[0] == 0:
+        return _unbatch(grad_x, conv.batched), np.zeros(conv.weight.shape, dtype), grad_bias
+    x = _native(conv.x, dtype)
+    top_left = (conv.padding[0][0], conv.padding[1][0])
+    if _uses_direct_kernel(conv):
+        grad_weight = np.empty(conv.weight.shape, dtype=dtype)
+        _kernels.direct_backward(grad_output, x, _native(conv.weight, dtype), grad_x, grad_weight,
+                                 conv.stride, top_left, conv.dilation, conv.groups, threads)
+        return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
+    pointwise = _is_pointwise(conv)
+    weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
+    tile_rows = _tile_rows(conv, pointwise)
+    phases = _phases(conv, tile_rows)
+    tiles = -(-conv.out_shape[2] // tile_rows)
+    items_per_phase = conv.x.shape[0] * -(-tiles // phases)
+    slots = max(1, min(items_per_phase, MAX_GRAD_SLOTS, GRAD_SLOT_BYTES // (weight.nbytes or 1)))
+    grad_w_slots = np.zeros((slots,) + weight.shape, dtype=dtype)
+    with _blas.single_threaded():
+        _kernels.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots, conv.kernel,
+                               conv.stride, top_left, conv.dilation, conv.groups, tile_rows,
+                               phases, pointwise, threads)
+    grad_weight = grad_w_slots.sum(axis=0).reshape(conv.weight.shape)
+    return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
+
+
+def _window_arguments(kernel_size, stride, padding, dilation):
+    kernel = as_pair(kernel_size, "kernel_size", 1)
+    stride = as_pair(stride, "stride", 1)
+    padding = as_pair(padding, "padding", 0)
+    dilation = as_pair(dilation, "dilation", 1)
+    return kernel, stride, padding, dilation
+
+
+def _nonempty_dims(array, name):
+    if 0 in array.shape[1:]:
+        raise ValueError(f"{name} must have non-zero sizes except the batch, got shape {array.shape}")
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
+    """Extract sliding windows as columns (``torch.nn.functional.unfold``).
+
+    Parameters
+    ----------
+    x : array_like
+        ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        The window geometry; `padding` adds zeros on both sides.
+    workers : int, optional
+        Threads to use, as in `conv2d`.
+
+    Returns
+    -------
+    cols : ndarray
+        ``(N, C * kH * kW, L)`` (or ``(C * kH * kW, L)``) where ``L`` is the
+        number of window positions; row ``(c * kH + u) * kW + v`` holds tap
+        ``(u, v)`` of channel ``c``.
+
+    Examples
+    --------
+    A convolution is a matrix product with the column matrix:
+
+    >>> import numpy as np
+    >>> import cyconv
+    >>> x = np.arange(16.0).reshape(1, 4, 4)
+    >>> cols = cyconv.im2col(x, 3)
+    >>> cols.shape
+    (9, 4)
+    >>> weight = np.ones((1, 1, 3, 3))
+    >>> np.array_equal(weight.reshape(1, 9) @ cols, cyconv.conv2d(x, weight).reshape(1, 4))
+    True
+    """
+    threads = resolve_workers(workers)
+    x = np.asarray(x)
+    dtype = layer_dtype(x=x)
+    x, batched = _batched(x, "x", 3)
+    _nonempty_dims(x, "x")
+    kernel, stride, padding, dilation = _window_arguments(kernel_size, stride, padding, dilation)
+    pads = tuple((p, p) for p in padding)
+    out_hw = _output_hw("im2col", x.shape[2:], kernel, stride, pads, dilation)
+    depth = x.shape[1] * kernel[0] * kernel[1]
+    check_index_range("im2col", x.shape[0] * depth * out_hw[0] * out_hw[1])
+    cols = np.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype=dtype)
+    if cols.size:
+        _kernels.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
+    return _unbatch(cols, batched)
+
+
+def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
+    """Sum sliding-window columns back into images (``torch.nn.functional.fold``).
+
+    The adjoint of `im2col`: every column entry is added at the pixel it was
+    taken from, so overlapping windows accumulate.
+
+    Parameters
+    ----------
+    cols : array_like
+        ``(N, C * kH * kW, L)`` or unbatched ``(C * kH * kW, L)``.
+    output_size : int or (int, int)
+        ``(H, W)`` of the images.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        The window geometry, as given to `im2col`.
+    workers : int, optional
+        Threads to use, as in `conv2d`.
+
+    Returns
+    -------
+    image : ndarray
+        ``(N, C, H, W)`` (or ``(C, H, W)``).
+
+    Examples
+    --------
+    Folding the columns of an image counts how many windows cover each pixel:
+
+    >>> import numpy as np
+    >>> import cyconv
+    >>> ones = np.ones((1, 3, 3))
+    >>> cyconv.col2im(cyconv.im2col(ones, 2), (3, 3), 2)
+    array([[[1., 2., 1.],
+            [2., 4., 2.],
+            [1., 2., 1.]]])
+    """
+    threads = resolve_workers(workers)
+    cols = np.asarray(cols)
+    dtype = layer_dtype(cols=cols)
+    cols, batched = _batched(cols, "cols", 2)
+    _nonempty_dims(cols, "cols")
+    output_size = as_pair(output_size, "output_size", 1)
+    kernel, stride, padding, dilation = _window_arguments(kernel_size, stride, padding, dilation)
+    taps = kernel[0] * kernel[1]
+    if cols.shape[1] % taps:
+        raise ValueError(
+            f"cols' dimension {cols.ndim - 2} ({cols.shape[1]}) must be divisible by "
+            f"kernel_size's product {taps}"
+        )
+    pads = tuple((p, p) for p in padding)
+    out_hw = _output_hw("col2im", output_size, kernel, stride, pads, dilation)
+    if cols.shape[2] != out_hw[0] * out_hw[1]:
+        raise ValueError(
+            f"cols' last dimension must be the number of sliding blocks "
+            f"{out_hw[0]} * {out_hw[1]} = {out_hw[0] * out_hw[1]}, got {cols.shape[2]}"
+        )
+    image_shape = (cols.shape[0], cols.shape[1] // taps) + output_size
+    check_index_range("col2im", int(np.prod(image_shape, dtype=object)))
+    image = np.zeros(image_shape, dtype=dtype)
+    if image.size:
+        _kernels.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,
+                        threads)
+    return _unbatch(image, batched)

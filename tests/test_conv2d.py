@@ -1,0 +1,403 @@
+"""conv2d, conv2d_backward, im2col, col2im against NumPy oracles, finite differences and torch."""
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cyconv
+from cyconv import _layers
+from reference import (
+    col2im_reference,
+    conv2d_backward_reference,
+    conv2d_reference,
+    im2col_reference,
+)
+
+# (x shape, weight shape, stride, padding, dilation, groups)
+CASES = [
+    ((2, 3, 7, 8), (4, 3, 3, 3), 1, 0, 1, 1),
+    ((2, 3, 7, 8), (4, 3, 3, 3), 2, 1, 1, 1),
+    ((1, 4, 9, 9), (6, 2, 3, 2), (1, 2), (2, 1), (2, 1), 2),
+    ((3, 8, 6, 5), (8, 8, 1, 1), 1, 0, 1, 1),
+    ((3, 8, 6, 5), (4, 8, 1, 1), 2, 0, 1, 1),
+    ((2, 6, 7, 7), (6, 1, 3, 3), 1, 1, 1, 6),
+    ((2, 4, 7, 9), (8, 1, 5, 3), (2, 1), (2, 1), 1, 4),
+    ((2, 6, 8, 8), (6, 3, 2, 2), 1, "same", 2, 2),
+    ((1, 5, 10, 11), (3, 5, 4, 3), 1, "same", 1, 1),
+    ((1, 5, 10, 11), (3, 5, 4, 3), 1, "valid", 1, 1),
+    ((2, 2, 3, 3), (3, 2, 3, 3), 3, 4, 1, 1),
+    ((1, 3, 1, 1), (2, 3, 1, 1), 1, 0, 1, 1),
+    ((1, 3, 40, 5), (5, 3, 3, 3), 1, 1, 1, 1),
+    ((1, 4, 7, 6), (4, 2, 4, 2), 1, "same", 1, 2),
+    ((2, 3, 5, 4), (3, 1, 2, 3), 1, (0, 2), 1, 3),
+]
+
+
+def _pads(padding, weight_shape, dilation):
+    """(top, bottom, left, right) as the reference wants it."""
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        pads = []
+        for k, d in zip(weight_shape[2:], dilation):
+            total = d * (k - 1)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+    rows, cols = (padding, padding) if isinstance(padding, int) else padding
+    return (rows, rows, cols, cols)
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _case_arrays(rng, x_shape, w_shape, dtype=np.float64):
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight = rng.standard_normal(w_shape).astype(dtype)
+    bias = rng.standard_normal(w_shape[0]).astype(dtype)
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", CASES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_forward_and_backward_match_reference(rng, x_shape, w_shape, stride, padding, dilation,
+                                              groups, with_bias):
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape)
+    bias = bias if with_bias else None
+    pads = _pads(padding, w_shape, dilation)
+    expected = conv2d_reference(x, weight, bias, _pair(stride), pads, _pair(dilation), groups)
+    out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert out.dtype == np.float64 and out.flags.c_contiguous
+
+    grad_out = rng.standard_normal(expected.shape)
+    grads = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    expected_grads = conv2d_backward_reference(grad_out, x, weight, _pair(stride), pads,
+                                               _pair(dilation), groups)
+    for got, want in zip(grads, expected_grads):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         [CASES[1], CASES[2], CASES[5]])
+def test_unbatched_matches_batched(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    x, weight, bias = _case_arrays(rng, x_shape[1:], w_shape)
+    out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    batched = cyconv.conv2d(x[None], weight, bias, stride, padding, dilation, groups)
+    np.testing.assert_array_equal(out, batched[0])
+    grad_out = rng.standard_normal(out.shape)
+    grads = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    batched = cyconv.conv2d_backward(grad_out[None], x[None], weight, stride, padding,
+                                     dilation, groups)
+    assert grads[0].shape == x.shape
+    for got, want in zip(grads, (batched[0][0],) + batched[1:]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_gradients_match_finite_differences(rng):
+    x, weight, bias = _case_arrays(rng, (2, 4, 6, 5), (4, 2, 3, 2))
+    args = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+    grad_out = rng.standard_normal(cyconv.conv2d(x, weight, bias, **args).shape)
+
+    def loss(x_, weight_, bias_):
+        return float((cyconv.conv2d(x_, weight_, bias_, **args) * grad_out).sum())
+
+    grad_x, grad_w, grad_b = cyconv.conv2d_backward(grad_out, x, weight, **args)
+    step = 1e-6
+    for analytic, which in ((grad_x, 0), (grad_w, 1), (grad_b, 2)):
+        numeric = np.empty_like(analytic)
+        for index in np.ndindex(analytic.shape):
+            arrays = [x.copy(), weight.copy(), bias.copy()]
+            arrays[which][index] += step
+            up = loss(*arrays)
+            arrays[which][index] -= 2 * step
+            numeric[index] = (up - loss(*arrays)) / (2 * step)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         [CASES[0], CASES[3], CASES[5], ((1, 32, 30, 30), (16, 32, 3, 3), 1, 1, 1, 1)])
+def test_float32_is_computed_in_float32(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
+    out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    assert out.dtype == np.float32
+    expected = conv2d_reference(x, weight, bias, _pair(stride), _pads(padding, w_shape, dilation),
+                                _pair(dilation), groups)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    grads = cyconv.conv2d_backward(out, x, weight, stride, padding, dilation, groups)
+    assert [g.dtype for g in grads] == [np.float32] * 3
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    (np.int32, np.float64), (np.uint8, np.float64), (np.bool_, np.float64),
+    (np.float16, np.float64), (np.float32, np.float32), (np.float64, np.float64),
+])
+def test_dtype_rules(dtype, expected):
+    x = (np.arange(2 * 5 * 5).reshape(2, 5, 5) % 3).astype(dtype)
+    weight = np.ones((1, 2, 3, 3), dtype=dtype)
+    out = cyconv.conv2d(x, weight)
+    assert out.dtype == expected
+    np.testing.assert_allclose(out, conv2d_reference(x[None], weight, None, (1, 1), (0,) * 4,
+                                                     (1, 1), 1)[0])
+    assert cyconv.im2col(x, 2).dtype == expected
+    assert all(g.dtype == expected for g in cyconv.conv2d_backward(out, x, weight))
+
+
+def test_mixed_dtypes_promote(rng):
+    x, weight, bias = _case_arrays(rng, (1, 2, 5, 5), (1, 2, 3, 3), np.float32)
+    assert cyconv.conv2d(x, weight.astype(np.float64)).dtype == np.float64
+    assert cyconv.conv2d(x, weight, bias.astype(np.float64)).dtype == np.float64
+    assert cyconv.conv2d(x, weight.astype(np.int64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("call", [
+    lambda z: cyconv.conv2d(z, np.ones((1, 2, 3, 3))),
+    lambda z: cyconv.conv2d(np.ones((2, 5, 5)), np.ones((1, 2, 3, 3), dtype=z.dtype)),
+    lambda z: cyconv.im2col(z, 2),
+    lambda z: cyconv.col2im(np.ones((8, 4), dtype=z.dtype), 3, 2),
+])
+def test_complex_is_rejected(call):
+    with pytest.raises(TypeError):
+        call(np.ones((2, 5, 5), dtype=complex))
+
+
+def test_any_layout_is_accepted_and_inputs_untouched(rng):
+    x, weight, bias = _case_arrays(rng, (2, 3, 9, 8), (4, 3, 3, 3))
+    expected = cyconv.conv2d(x, weight, bias, padding=1)
+    variants = [
+        np.asfortranarray(x),
+        np.repeat(x, 2, axis=3)[..., ::2],
+        x.astype(x.dtype.newbyteorder(">")),
+        x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2),
+    ]
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    variants.append(readonly)
+    for variant in variants:
+        before = np.array(variant, copy=True)
+        np.testing.assert_array_equal(
+            cyconv.conv2d(variant, weight.astype(">f8"), bias, padding=1), expected)
+        np.testing.assert_array_equal(variant, before)
+    grad = np.ones_like(expected)
+    grad.flags.writeable = False
+    grad_x, _, _ = cyconv.conv2d_backward(grad, readonly, weight, padding=1)
+    assert grad_x.flags.c_contiguous and grad_x.flags.writeable
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         [CASES[0], CASES[3], CASES[6], ((1, 16, 64, 9), (8, 16, 3, 3), 1, 1, 1, 1),
+                          ((9, 16, 12, 12), (16, 8, 3, 3), 2, 1, 1, 2)])
+def test_results_identical_for_any_worker_count(rng, x_shape, w_shape, stride, padding, dilation,
+                                                groups):
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
+    args = (stride, padding, dilation, groups)
+    one = cyconv.conv2d(x, weight, bias, *args, workers=1)
+    grad_out = rng.standard_normal(one.shape).astype(np.float32)
+    grads_one = cyconv.conv2d_backward(grad_out, x, weight, *args, workers=1)
+    for workers in (2, 3, -1):
+        np.testing.assert_array_equal(cyconv.conv2d(x, weight, bias, *args, workers=workers), one)
+        for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, *args, workers=workers),
+                             grads_one):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_tiling_bounds_the_column_buffer(rng, monkeypatch):
+    """Tiny buffers and tile counts force every tiling and phase path; results stay put."""
+    x, weight, bias = _case_arrays(rng, (2, 3, 13, 7), (4, 3, 5, 3))
+    args = dict(stride=(1, 2), padding=2, dilation=(2, 1))
+    expected = cyconv.conv2d(x, weight, bias, **args)
+    grad_out = rng.standard_normal(expected.shape)
+    expected_grads = cyconv.conv2d_backward(grad_out, x, weight, **args)
+    monkeypatch.setattr(_layers, "COLUMN_BUFFER_BYTES", 1)
+    monkeypatch.setattr(_layers, "MAX_GRAD_SLOTS", 3)
+    np.testing.assert_allclose(cyconv.conv2d(x, weight, bias, **args), expected, rtol=1e-13)
+    for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, **args), expected_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_concurrent_calls_match_sequential(rng):
+    x, weight, bias = _case_arrays(rng, (4, 8, 20, 20), (8, 8, 3, 3), np.float32)
+    expected = cyconv.conv2d(x, weight, bias, padding=1)
+    results = [None] * 4
+
+    def work(i):
+        results[i] = cyconv.conv2d(x, weight, bias, padding=1, workers=2)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_empty_batch():
+    out = cyconv.conv2d(np.ones((0, 2, 5, 5)), np.ones((3, 2, 3, 3)), np.ones(3))
+    assert out.shape == (0, 3, 3, 3)
+    grad_x, grad_w, grad_b = cyconv.conv2d_backward(np.ones((0, 3, 3, 3)), np.ones((0, 2, 5, 5)),
+                                                    np.ones((3, 2, 3, 3)))
+    assert grad_x.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(grad_w, np.zeros((3, 2, 3, 3)))
+    np.testing.assert_array_equal(grad_b, np.zeros(3))
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding, dilation", [
+    ((2, 3, 7, 8), 3, 1, 0, 1),
+    ((1, 2, 9, 7), (3, 2), (2, 3), (1, 2), (2, 1)),
+    ((3, 1, 5, 5), 1, 2, 0, 1),
+    ((2, 4, 4, 4), 4, 1, 3, 1),
+])
+def test_im2col_col2im_match_reference(rng, x_shape, kernel, stride, padding, dilation):
+    x = rng.standard_normal(x_shape)
+    pairs = [_pair(v) for v in (kernel, stride, padding, dilation)]
+    cols = cyconv.im2col(x, kernel, stride, padding, dilation)
+    np.testing.assert_array_equal(cols, im2col_reference(x, *pairs))
+    np.testing.assert_array_equal(cyconv.im2col(x[0], kernel, stride, padding, dilation), cols[0])
+    folded = cyconv.col2im(cols, x_shape[2:], kernel, stride, padding, dilation)
+    np.testing.assert_allclose(folded, col2im_reference(cols, x_shape[2:], *pairs), rtol=1e-14)
+    np.testing.assert_array_equal(
+        cyconv.col2im(cols[0], x_shape[2:], kernel, stride, padding, dilation, workers=1), folded[0])
+
+
+@given(
+    batch=st.integers(1, 3), groups=st.integers(1, 3), in_per_group=st.integers(1, 3),
+    out_per_group=st.integers(1, 3), height=st.integers(1, 9), width=st.integers(1, 9),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_matches_reference(batch, groups, in_per_group, out_per_group, height, width,
+                                    kernel, stride, padding, dilation, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, groups * in_per_group, height, width))
+    weight = rng.standard_normal((groups * out_per_group, in_per_group) + kernel)
+    pads = (padding[0], padding[0], padding[1], padding[1])
+    out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1
+              for size, p, d, k, s in zip((height, width), padding, dilation, kernel, stride)]
+    if min(out_hw) < 1:
+        with pytest.raises(ValueError, match="conv2d"):
+            cyconv.conv2d(x, weight, None, stride, padding, dilation, groups)
+        return
+    out = cyconv.conv2d(x, weight, None, stride, padding, dilation, groups, workers=2)
+    np.testing.assert_allclose(
+        out, conv2d_reference(x, weight, None, stride, pads, dilation, groups), atol=1e-12)
+    grads = cyconv.conv2d_backward(out, x, weight, stride, padding, dilation, groups, workers=2)
+    for got, want in zip(grads, conv2d_backward_reference(out, x, weight, stride, pads, dilation,
+                                                          groups)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+X = np.ones((1, 4, 6, 6))
+W = np.ones((2, 4, 3, 3))
+
+
+@pytest.mark.parametrize("kwargs, error, word", [
+    (dict(x=np.ones((4, 6, 6, 1, 1))), ValueError, "x"),
+    (dict(x=np.ones((6, 6))), ValueError, "x"),
+    (dict(weight=np.ones((2, 4, 3))), ValueError, "weight"),
+    (dict(weight=np.ones((2, 3, 3, 3))), ValueError, "channels"),
+    (dict(weight=np.ones((3, 2, 3, 3)), groups=2), ValueError, "groups"),
+    (dict(weight=np.ones((2, 4, 0, 3))), ValueError, "weight"),
+    (dict(groups=0), ValueError, "groups"),
+    (dict(groups=1.5), TypeError, "groups"),
+    (dict(stride=0), ValueError, "stride"),
+    (dict(stride=(1, -1)), ValueError, "stride"),
+    (dict(stride=1.0), TypeError, "stride"),
+    (dict(stride=(1, 2, 3)), ValueError, "stride"),
+    (dict(dilation=0), ValueError, "dilation"),
+    (dict(padding=-1), ValueError, "padding"),
+    (dict(padding="full"), ValueError, "padding"),
+    (dict(padding=(1, "a")), TypeError, "padding"),
+    (dict(padding="same", stride=2), ValueError, "same"),
+    (dict(weight=np.ones((2, 4, 7, 3))), ValueError, "kernel"),
+    (dict(dilation=3), ValueError, "kernel"),
+    (dict(bias=np.ones(3)), ValueError, "bias"),
+    (dict(bias=np.ones((2, 1))), ValueError, "bias"),
+    (dict(x=np.ones((1, 0, 6, 6)), weight=np.ones((2, 0, 3, 3))), ValueError, "x"),
+    (dict(padding=2**62), ValueError, "large"),
+    (dict(workers=0), ValueError, "workers"),
+    (dict(x=np.array([["a"]])), TypeError, "x"),
+])
+def test_invalid_arguments(kwargs, error, word):
+    arguments = dict(x=X, weight=W)
+    arguments.update(kwargs)
+    with pytest.raises(error, match=word):
+        cyconv.conv2d(**arguments)
+
+
+def test_invalid_backward_arguments():
+    with pytest.raises(ValueError, match="grad_output"):
+        cyconv.conv2d_backward(np.ones((1, 2, 3, 3)), X, W)
+    with pytest.raises(TypeError, match="grad_output"):
+        cyconv.conv2d_backward(np.ones((1, 2, 4, 4), dtype=complex), X, W)
+    with pytest.raises(ValueError, match="workers"):
+        cyconv.conv2d_backward(np.ones((1, 2, 4, 4)), X, W, workers=0)
+
+
+@pytest.mark.parametrize("call, error, word", [
+    (lambda: cyconv.im2col(np.ones((6, 6)), 2), ValueError, "x"),
+    (lambda: cyconv.im2col(X, 0), ValueError, "kernel_size"),
+    (lambda: cyconv.im2col(X, 7), ValueError, "im2col"),
+    (lambda: cyconv.im2col(X, 2, padding=-1), ValueError, "padding"),
+    (lambda: cyconv.im2col(np.ones((1, 4, 0, 6)), 1), ValueError, "x"),
+    (lambda: cyconv.col2im(np.ones((1, 8, 24)), 6, 2), ValueError, "sliding blocks"),
+    (lambda: cyconv.col2im(np.ones((1, 7, 25)), 6, 2), ValueError, "divisible"),
+    (lambda: cyconv.col2im(np.ones((8, 25)), 0, 2), ValueError, "output_size"),
+    (lambda: cyconv.col2im(np.ones((8, 25)), 6, 2, workers=0), ValueError, "workers"),
+    (lambda: cyconv.col2im(np.ones(8), 6, 2), ValueError, "cols"),
+])
+def test_invalid_im2col_col2im_arguments(call, error, word):
+    with pytest.raises(error, match=word):
+        call()
+
+
+torch_cases = pytest.mark.parametrize(
+    "x_shape, w_shape, stride, padding, dilation, groups", CASES)
+
+
+@torch_cases
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_torch_forward_and_autograd(rng, x_shape, w_shape, stride, padding, dilation,
+                                            groups, dtype):
+    torch = pytest.importorskip("torch")
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, dtype)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
+    expected = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=tol, atol=tol)
+    grad_out = rng.standard_normal(out.shape).astype(dtype)
+    expected.backward(torch.tensor(grad_out))
+    grads = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    for got, want in zip(grads, (tx.grad, tw.grad, tb.grad)):
+        np.testing.assert_allclose(got, want.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    (3, 1, 0, 1), ((2, 3), (2, 1), (1, 0), (1, 2)), (1, 3, 2, 1),
+])
+def test_matches_torch_unfold_and_fold(rng, kernel, stride, padding, dilation):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 8, 9)).astype(np.float32)
+    cols = cyconv.im2col(x, kernel, stride, padding, dilation)
+    expected = torch.nn.functional.unfold(torch.tensor(x), kernel, dilation, padding, stride)
+    np.testing.assert_array_equal(cols, expected.numpy())
+    folded = cyconv.col2im(cols, (8, 9), kernel, stride, padding, dilation)
+    expected = torch.nn.functional.fold(expected, (8, 9), kernel, dilation, padding, stride)
+    np.testing.assert_allclose(folded, expected.numpy(), rtol=1e-6)
+
+
+def test_torch_rejects_what_cyconv_rejects():
+    torch = pytest.importorskip("torch")
+    for kwargs in (dict(padding="same", stride=2), dict(dilation=3), dict(padding=-1)):
+        with pytest.raises((RuntimeError, ValueError)):
+            torch.nn.functional.conv2d(torch.tensor(X), torch.tensor(W), **kwargs)
+        with pytest.raises(ValueError):
+            cyconv.conv2d(X, W, **kwargs)
