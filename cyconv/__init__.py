@@ -6,6 +6,16 @@ a deep-learning textbook with PyTorch's semantics.
 """
 from cyconv._config import show_config
 from cyconv._correlate import convolve2d, correlate2d
+from cyconv._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from cyconv._version import __version__
 
-__all__ = ["__version__", "convolve2d", "correlate2d", "show_config"]
+__all__ = [
+    "__version__",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "convolve2d",
+    "correlate2d",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "show_config",
+]
