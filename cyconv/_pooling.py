@@ -61,24 +61,25 @@ def _output_shape(spatial, window, ceil_mode):
     return shape
 
 
-def _divisors(spatial, out_shape, window, count_include_pad, divisor_override, dtype):
-    """``(row_div, col_div)``: window ``(oh, ow)`` is divided by ``row_div[oh] * col_div[ow]``.
+def _window_scale(spatial, out_shape, window, count_include_pad, divisor_override, dtype):
+    """One over the divisor of each window ``(oh, ow)``, shared by forward and backward.
 
     As in torch, a window counts the padding it covers (with
     ``count_include_pad``) but never reaches past the right padding, which
-    windows added by ``ceil_mode`` can.
+    windows added by ``ceil_mode`` can.  Multiplying by the reciprocal instead
+    of dividing differs from torch by at most a rounding.
     """
     if divisor_override is not None:
-        return np.full(out_shape[0], divisor_override, dtype), np.ones(out_shape[1], dtype)
+        return np.full(out_shape, 1.0 / divisor_override, dtype)
     kernel, stride, padding, _ = window
-    factors = []
+    counts = []
     for size, count, k, s, p in zip(spatial, out_shape, kernel, stride, padding):
         start = np.arange(count) * s - p
         end = np.minimum(start + k, size + p)
         if not count_include_pad:
             start, end = np.maximum(start, 0), np.minimum(end, size)
-        factors.append((end - start).astype(dtype))
-    return tuple(factors)
+        counts.append(end - start)
+    return (1.0 / np.multiply.outer(*counts)).astype(dtype)
 
 
 def _divisor_override(value):
@@ -203,8 +204,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         indices = np.empty(out.shape, dtype=np.int64)
         _kernels.max_pool2d_indexed(planes, out, indices, *window, threads)
         return out.reshape(leading + out_shape), indices.reshape(leading + out_shape)
-    unused_divisor = np.ones(max(out_shape), dtype=planes.dtype)
-    _kernels.pool2d(planes, out, True, *window, unused_divisor, unused_divisor, threads)
+    unused_scale = np.ones((1, 1), dtype=planes.dtype)
+    _kernels.pool2d(planes, out, True, *window, unused_scale, threads)
     return out.reshape(leading + out_shape)
 
 
@@ -343,11 +344,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     window = _window(kernel_size, stride, padding, 1)
     divisor_override = _divisor_override(divisor_override)
     planes, leading, out_shape = _pooling_input(x, window, bool(ceil_mode))
-    row_div, col_div = _divisors(planes.shape[-2:], out_shape, window, bool(count_include_pad),
-                                 divisor_override, planes.dtype)
+    scale = _window_scale(planes.shape[-2:], out_shape, window, bool(count_include_pad),
+                          divisor_override, planes.dtype)
     out = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
     threads = _threads(threads, planes.size + out.size)
-    _kernels.pool2d(planes, out, False, *window, row_div, col_div, threads)
+    _kernels.pool2d(planes, out, False, *window, scale, threads)
     return out.reshape(leading + out_shape)
 
 
@@ -400,11 +401,11 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
             f"grad_output of shape {grad.shape} must have height and width {out_shape}, "
             f"those of the avg_pool2d output for input_shape {input_shape}"
         )
-    row_div, col_div = _divisors(spatial, out_shape, window, bool(count_include_pad),
-                                 divisor_override, grad.dtype)
+    scale = _window_scale(spatial, out_shape, window, bool(count_include_pad),
+                          divisor_override, grad.dtype)
     plane_count = math.prod(input_shape[:-2])
     grad_x = np.empty((plane_count,) + spatial, dtype=grad.dtype)
     threads = _threads(threads, grad.size + grad_x.size)
     _kernels.avg_pool2d_backward(grad.reshape((plane_count,) + out_shape), grad_x,
-                                 *window[:3], row_div, col_div, threads)
+                                 *window[:3], scale, threads)
     return grad_x.reshape(input_shape)

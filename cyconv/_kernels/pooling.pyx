@@ -50,7 +50,7 @@ cdef Py_ssize_t padded_width(Window w, Py_ssize_t width, Py_ssize_t out_w):
 
 cdef Py_ssize_t row_blocks(Py_ssize_t planes, Py_ssize_t rows, int threads):
     """Blocks of rows per plane: enough tasks for every thread, and no more."""
-    if planes >= 4 * threads:
+    if planes == 0 or planes >= 4 * threads:
         return 1
     return max(1, min(rows, (4 * threads + planes - 1) // planes))
 
@@ -71,15 +71,16 @@ cdef inline Task task_range(Py_ssize_t task, Py_ssize_t blocks, Py_ssize_t rows)
 
 cdef void pool_rows(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
                     floating_t *out, Py_ssize_t out_w, Py_ssize_t oh0, Py_ssize_t oh1,
-                    Window w, bint is_max, const floating_t *row_div, const floating_t *col_div,
+                    Window w, bint is_max, const floating_t *scale,
                     floating_t *vrow, Py_ssize_t vrow_len) noexcept nogil:
-    """Output rows [oh0, oh1) of one plane, by max or by sum divided by the divisor."""
+    """Output rows [oh0, oh1) of one plane: the max, or the sum times ``scale``."""
     cdef Py_ssize_t oh, ow, i, j, ih, iw, offset
     cdef bint empty
     cdef floating_t pad = -INFINITY if is_max else 0
     cdef floating_t *dst
     cdef floating_t *row = vrow + w.pw
     cdef const floating_t *src
+    cdef const floating_t *row_scale
     for i in range(w.pw):
         vrow[i] = pad
     for i in range(w.pw + width, vrow_len):
@@ -104,8 +105,13 @@ cdef void pool_rows(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
             for iw in range(width):
                 row[iw] = pad
         dst = out + oh * out_w
-        if w.sw == 2 and w.dw == 1 and 2 <= w.kw <= 3:
-            strided2_rows(vrow, dst, out_w, w.kw, is_max)
+        row_scale = scale if is_max else scale + oh * out_w
+        # The common windows in one pass with the stride a constant, so that
+        # the compiler vectorises each; any other window tap by tap.
+        if w.dw == 1 and 2 <= w.kw <= 3 and w.sw == 1:
+            small_window_row(vrow, dst, out_w, 1, w.kw, is_max, row_scale)
+        elif w.dw == 1 and 2 <= w.kw <= 3 and w.sw == 2:
+            small_window_row(vrow, dst, out_w, 2, w.kw, is_max, row_scale)
         else:
             for ow in range(out_w):
                 dst[ow] = vrow[ow * w.sw]
@@ -117,27 +123,30 @@ cdef void pool_rows(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
                 else:
                     for ow in range(out_w):
                         dst[ow] = dst[ow] + vrow[ow * w.sw + offset]
-        if not is_max:
-            for ow in range(out_w):
-                dst[ow] = dst[ow] / (row_div[oh] * col_div[ow])
+            if not is_max:
+                for ow in range(out_w):
+                    dst[ow] = dst[ow] * row_scale[ow]
 
 
-cdef inline void strided2_rows(const floating_t *vrow, floating_t *dst, Py_ssize_t out_w,
-                               Py_ssize_t kw, bint is_max) noexcept nogil:
-    """The horizontal step of the common stride-2 windows (2 or 3 wide), one pass."""
+cdef inline void small_window_row(const floating_t *vrow, floating_t *dst, Py_ssize_t out_w,
+                                  Py_ssize_t stride, Py_ssize_t kw, bint is_max,
+                                  const floating_t *scale) noexcept nogil:
+    """The taps along a row of a window 2 or 3 wide, in one pass."""
     cdef Py_ssize_t ow
     cdef floating_t a, b, c
     for ow in range(out_w):
-        a = vrow[2 * ow]
-        b = vrow[2 * ow + 1]
+        a = vrow[stride * ow]
+        b = vrow[stride * ow + 1]
         if kw == 3:
-            c = vrow[2 * ow + 2]
+            c = vrow[stride * ow + 2]
             if is_max:
                 dst[ow] = nan_max(nan_max(a, b), c)
             else:
-                dst[ow] = a + b + c
+                dst[ow] = (a + b + c) * scale[ow]
+        elif is_max:
+            dst[ow] = nan_max(a, b)
         else:
-            dst[ow] = nan_max(a, b) if is_max else a + b
+            dst[ow] = (a + b) * scale[ow]
 
 
 cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
@@ -179,13 +188,12 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
 
 
 def pool2d(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out, bint is_max,
-           kernel, stride, padding, dilation, const floating_t[::1] row_div,
-           const floating_t[::1] col_div, int num_threads):
+           kernel, stride, padding, dilation, const floating_t[:, ::1] scale, int num_threads):
     """Max (``is_max``) or average pooling of every plane of ``x`` into ``out``.
 
     Window ``(oh, ow)`` starts at ``(oh * sh - ph, ow * sw - pw)`` with taps
-    ``dilation`` apart; the average divides by ``row_div[oh] * col_div[ow]``
-    (the divisor rows are ignored for max).
+    ``dilation`` apart; the average is its sum times ``scale[oh, ow]`` (one over
+    the divisor; ``scale`` is not read for max).
     """
     cdef Window w = make_window(kernel, stride, padding, dilation)
     cdef Py_ssize_t planes = x.shape[0], height = x.shape[1], width = x.shape[2]
@@ -201,10 +209,10 @@ def pool2d(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out, bint is_max
     buffers = np.empty((num_threads, vrow_len), dtype=np.float32 if floating_t is float else np.float64)
     with nogil, parallel(num_threads=num_threads):
         vrow = &buffers[omp_get_thread_num(), 0]
-        for task in prange(planes * blocks, schedule='static'):
+        for task in prange(planes * blocks, schedule='dynamic'):
             t = task_range(task, blocks, out_h)
             pool_rows(&x[t.plane, 0, 0], height, width, &out[t.plane, 0, 0], out_w, t.lo, t.hi,
-                      w, is_max, &row_div[0], &col_div[0], vrow, vrow_len)
+                      w, is_max, &scale[0, 0], vrow, vrow_len)
 
 
 def max_pool2d_indexed(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out,
@@ -220,7 +228,7 @@ def max_pool2d_indexed(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out,
     if planes == 0:
         return
     with nogil, parallel(num_threads=num_threads):
-        for task in prange(planes * blocks, schedule='static'):
+        for task in prange(planes * blocks, schedule='dynamic'):
             t = task_range(task, blocks, out_h)
             max_rows_indexed(&x[t.plane, 0, 0], height, width, &out[t.plane, 0, 0],
                              &indices[t.plane, 0, 0], out_w, t.lo, t.hi, w)
@@ -249,7 +257,7 @@ def max_pool2d_backward(const floating_t[:, :, ::1] grad_output,
         return 0
     cdef Py_ssize_t[::1] bad = np.zeros(planes * blocks, dtype=np.intp)
     with nogil, parallel(num_threads=num_threads):
-        for task in prange(planes * blocks, schedule='static'):
+        for task in prange(planes * blocks, schedule='dynamic'):
             t = task_range(task, blocks, height)
             dst = &grad_x[t.plane, 0, 0]
             first = t.lo * width
@@ -270,8 +278,7 @@ def max_pool2d_backward(const floating_t[:, :, ::1] grad_output,
 
 cdef void avg_backward_rows(const floating_t *grad, Py_ssize_t out_h, Py_ssize_t out_w,
                             floating_t *grad_x, Py_ssize_t width, Py_ssize_t ih0, Py_ssize_t ih1,
-                            Window w, const floating_t *row_div, const floating_t *col_div,
-                            floating_t *spread, floating_t *hrow, Py_ssize_t hrow_len) noexcept nogil:
+                            Window w, const floating_t *scale, floating_t *spread, floating_t *hrow, Py_ssize_t hrow_len) noexcept nogil:
     """Input rows [ih0, ih1) of one plane's average-pooling gradient.
 
     For each input row, the scaled gradients of the windows covering it are
@@ -288,7 +295,7 @@ cdef void avg_backward_rows(const floating_t *grad, Py_ssize_t out_h, Py_ssize_t
             spread[ow] = 0
         for oh in range(oh_lo, oh_hi):
             for ow in range(out_w):
-                spread[ow] = spread[ow] + grad[oh * out_w + ow] / (row_div[oh] * col_div[ow])
+                spread[ow] = spread[ow] + grad[oh * out_w + ow] * scale[oh * out_w + ow]
         memset(hrow, 0, hrow_len * sizeof(floating_t))
         for j in range(w.kw):
             for ow in range(out_w):
@@ -297,10 +304,10 @@ cdef void avg_backward_rows(const floating_t *grad, Py_ssize_t out_h, Py_ssize_t
 
 
 def avg_pool2d_backward(const floating_t[:, :, ::1] grad_output, floating_t[:, :, ::1] grad_x,
-                        kernel, stride, padding, const floating_t[::1] row_div,
-                        const floating_t[::1] col_div, int num_threads):
-    """The gradient of `pool2d`'s average: each output's gradient, divided by
-    the forward's divisor, added to every input cell of its window."""
+                        kernel, stride, padding, const floating_t[:, ::1] scale,
+                        int num_threads):
+    """The gradient of `pool2d`'s average: each output's gradient, times the
+    forward's ``scale``, added to every input cell of its window."""
     cdef Window w = make_window(kernel, stride, padding, (1, 1))
     cdef Py_ssize_t planes = grad_x.shape[0], height = grad_x.shape[1], width = grad_x.shape[2]
     cdef Py_ssize_t out_h = grad_output.shape[1], out_w = grad_output.shape[2]
@@ -316,8 +323,7 @@ def avg_pool2d_backward(const floating_t[:, :, ::1] grad_output, floating_t[:, :
                        dtype=np.float32 if floating_t is float else np.float64)
     with nogil, parallel(num_threads=num_threads):
         spread = &buffers[omp_get_thread_num(), 0]
-        for task in prange(planes * blocks, schedule='static'):
+        for task in prange(planes * blocks, schedule='dynamic'):
             t = task_range(task, blocks, height)
             avg_backward_rows(&grad_output[t.plane, 0, 0], out_h, out_w, &grad_x[t.plane, 0, 0],
-                              width, t.lo, t.hi, w, &row_div[0], &col_div[0],
-                              spread, spread + out_w, hrow_len)
+                              width, t.lo, t.hi, w, &scale[0, 0], spread, spread + out_w, hrow_len)
