@@ -37,10 +37,12 @@ cdef Window make_window(kernel, stride, padding, dilation):
     return w
 
 
-cdef inline floating_t nan_max(floating_t best, floating_t value) noexcept nogil:
-    # torch's rule: a larger value or a NaN replaces the running maximum, so
-    # any NaN in the window propagates.  (``a if a > b else b`` would not.)
-    return value if (value > best or value != value) else best
+cdef inline floating_t combine(floating_t best, floating_t value, bint is_max) noexcept nogil:
+    """The sum, or torch's maximum: a larger value or a NaN replaces the running
+    maximum, so any NaN in the window propagates (``a if a > b else b`` would not)."""
+    if is_max:
+        return value if (value > best or value != value) else best
+    return best + value
 
 
 cdef Py_ssize_t padded_width(Window w, Py_ssize_t width, Py_ssize_t out_w):
@@ -74,36 +76,55 @@ cdef void pool_rows(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
                     Window w, bint is_max, const floating_t *scale,
                     floating_t *vrow, Py_ssize_t vrow_len) noexcept nogil:
     """Output rows [oh0, oh1) of one plane: the max, or the sum times ``scale``."""
-    cdef Py_ssize_t oh, ow, i, j, ih, iw, offset
-    cdef bint empty
+    # ``is_max`` passed as a constant, so that the compiler makes one
+    # vectorised copy of the loops for each.
+    if is_max:
+        pool_rows_by(x, height, width, out, out_w, oh0, oh1, w, True, scale, vrow, vrow_len)
+    else:
+        pool_rows_by(x, height, width, out, out_w, oh0, oh1, w, False, scale, vrow, vrow_len)
+
+
+cdef inline void pool_rows_by(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
+                              floating_t *out, Py_ssize_t out_w, Py_ssize_t oh0, Py_ssize_t oh1,
+                              Window w, bint is_max, const floating_t *scale,
+                              floating_t *vrow, Py_ssize_t vrow_len) noexcept nogil:
+    cdef Py_ssize_t oh, ow, i, j, ih, iw, offset, count
     cdef floating_t pad = -INFINITY if is_max else 0
     cdef floating_t *dst
     cdef floating_t *row = vrow + w.pw
     cdef const floating_t *src
+    cdef const floating_t *first = NULL
+    cdef const floating_t *second = NULL
     cdef const floating_t *row_scale
     for i in range(w.pw):
         vrow[i] = pad
     for i in range(w.pw + width, vrow_len):
         vrow[i] = pad
     for oh in range(oh0, oh1):
-        empty = True
+        # The window's rows inside the input: up to three combined in one
+        # pass, each further one in a pass of its own.
+        count = 0
         for i in range(w.kh):
             ih = oh * w.sh - w.ph + i * w.dh
             if ih < 0 or ih >= height:
                 continue
             src = x + ih * width
-            if empty:
-                memcpy(row, src, width * sizeof(floating_t))
-                empty = False
-            elif is_max:
-                for iw in range(width):
-                    row[iw] = nan_max(row[iw], src[iw])
+            if count == 0:
+                first = src
+            elif count == 1:
+                second = src
+            elif count == 2:
+                combine_rows(row, first, second, src, width, is_max)
             else:
-                for iw in range(width):
-                    row[iw] = row[iw] + src[iw]
-        if empty:
+                combine_rows(row, row, src, NULL, width, is_max)
+            count += 1
+        if count == 0:
             for iw in range(width):
                 row[iw] = pad
+        elif count == 1:
+            memcpy(row, first, width * sizeof(floating_t))
+        elif count == 2:
+            combine_rows(row, first, second, NULL, width, is_max)
         dst = out + oh * out_w
         row_scale = scale if is_max else scale + oh * out_w
         # The common windows in one pass with the stride a constant, so that
@@ -117,15 +138,23 @@ cdef void pool_rows(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
                 dst[ow] = vrow[ow * w.sw]
             for j in range(1, w.kw):
                 offset = j * w.dw
-                if is_max:
-                    for ow in range(out_w):
-                        dst[ow] = nan_max(dst[ow], vrow[ow * w.sw + offset])
-                else:
-                    for ow in range(out_w):
-                        dst[ow] = dst[ow] + vrow[ow * w.sw + offset]
+                for ow in range(out_w):
+                    dst[ow] = combine(dst[ow], vrow[ow * w.sw + offset], is_max)
             if not is_max:
                 for ow in range(out_w):
                     dst[ow] = dst[ow] * row_scale[ow]
+
+
+cdef inline void combine_rows(floating_t *dst, const floating_t *p, const floating_t *q,
+                              const floating_t *r, Py_ssize_t n, bint is_max) noexcept nogil:
+    """dst = max or sum of the rows p, q and (unless NULL) r, elementwise."""
+    cdef Py_ssize_t i
+    if r == NULL:
+        for i in range(n):
+            dst[i] = combine(p[i], q[i], is_max)
+    else:
+        for i in range(n):
+            dst[i] = combine(combine(p[i], q[i], is_max), r[i], is_max)
 
 
 cdef inline void small_window_row(const floating_t *vrow, floating_t *dst, Py_ssize_t out_w,
@@ -133,20 +162,12 @@ cdef inline void small_window_row(const floating_t *vrow, floating_t *dst, Py_ss
                                   const floating_t *scale) noexcept nogil:
     """The taps along a row of a window 2 or 3 wide, in one pass."""
     cdef Py_ssize_t ow
-    cdef floating_t a, b, c
+    cdef floating_t value
     for ow in range(out_w):
-        a = vrow[stride * ow]
-        b = vrow[stride * ow + 1]
+        value = combine(vrow[stride * ow], vrow[stride * ow + 1], is_max)
         if kw == 3:
-            c = vrow[stride * ow + 2]
-            if is_max:
-                dst[ow] = nan_max(nan_max(a, b), c)
-            else:
-                dst[ow] = (a + b + c) * scale[ow]
-        elif is_max:
-            dst[ow] = nan_max(a, b)
-        else:
-            dst[ow] = (a + b) * scale[ow]
+            value = combine(value, vrow[stride * ow + 2], is_max)
+        dst[ow] = value * scale[ow] if not is_max else value
 
 
 cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t width,
