@@ -80,3 +80,9 @@ def check_index_range(name, *sizes):
     for size in sizes:
         if size > INDEX_LIMIT:
             raise ValueError(f"{name} gives sizes too large to compute ({size} elements or more)")
+
+
+def as_float_array(value, name):
+    """``value`` as a C-contiguous native array of its `layer_dtype` (a copy only if needed)."""
+    array = np.asarray(value)
+    return np.ascontiguousarray(array, dtype=layer_dtype(**{name: array}))
