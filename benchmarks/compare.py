@@ -3,6 +3,7 @@
     python benchmarks/compare.py            # the full correlate2d table
     python benchmarks/compare.py --quick    # fewer sizes and kernels
     python benchmarks/compare.py --targets  # the speed issue's target cases only
+    python benchmarks/compare.py --json results.json   # also save the rows
 
 Every figure is a median over repeated calls taken in this run; ratios are
 peer time / cyconv time (above 1: cyconv is faster).  The machine is shared
@@ -12,7 +13,7 @@ here, one thread.
 """
 import argparse
 import importlib
-import math
+import json
 import time
 
 import numpy as np
@@ -159,7 +160,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="512 and 2048, kernels 3 and 9, fill only")
     parser.add_argument("--targets", action="store_true", help="the speed issue's target cases")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", help="write every row (times in seconds) to this file")
     args = parser.parse_args(argv)
+    saved = {}
     threads = (1, 2)
     print(f"cyconv {cyconv.__version__}; peers: scipy {scipy.__version__}"
           f"{', cv2 ' + cv2.__version__ if cv2 else ''}{', torch ' + torch.__version__ if torch else ''}")
@@ -171,8 +174,9 @@ def main(argv=None):
         rows += correlate_rows([2048], [5], ["symm", "wrap"], [np.float64], threads, args.repeat)
         print_correlate_table(rows, threads)
         print("\n== 31x31 and larger, method='auto' vs scipy.signal.correlate(method='auto')")
-        print_correlate_table(correlate_rows([2048], [31, 63], ["fill"], [np.float64], threads,
-                                             args.repeat, method="auto"), threads)
+        saved["correlate2d auto"] = correlate_rows([2048], [31, 63], ["fill"], [np.float64], threads,
+                                                   args.repeat, method="auto")
+        print_correlate_table(saved["correlate2d auto"], threads)
     else:
         sizes, kernels, boundaries = [512, 2048], [3, 5, 9, 15, 31], ["fill", "symm", "wrap"]
         if args.quick:
@@ -180,10 +184,15 @@ def main(argv=None):
         print("== correlate2d 'same', method='direct' (ratios = peer time / cyconv time)")
         rows = correlate_rows(sizes, kernels, boundaries, [np.float64, np.float32], threads, args.repeat)
         print_correlate_table(rows, threads)
+    saved["correlate2d"] = rows
     print("\n== the textbook's tiny cases, per call")
-    for row in textbook_rows(args.repeat):
+    saved["textbook"] = textbook_rows(args.repeat)
+    for row in saved["textbook"]:
         print(f"  {row['case']:<26} cyconv {row['cyconv us']:7.1f} us   scipy {row['scipy us']:7.1f} us"
               f"   time ratio {row['cyconv/scipy time']:.2f}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(saved, handle, indent=1)
 
 
 if __name__ == "__main__":
