@@ -146,7 +146,8 @@ def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
            tuple output_hw, tuple kernel, tuple stride, tuple padding, tuple dilation,
            int num_threads):
     """cols[n, (c, ky, kx), (oh, ow)] = padded x[n, c, oh*s + ky*d, ow*s + kx*d] (torch unfold)."""
-    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], output_hw[0], output_hw[1], kernel, stride, padding, dilation)
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], output_hw[0], output_hw[1],
+                                      kernel, stride, padding, dilation)
     cdef Py_ssize_t channels = x.shape[1], planes = x.shape[0] * x.shape[1]
     cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w, plane
     with nogil:
@@ -159,7 +160,8 @@ def col2im(const floating_t[:, :, ::1] cols, floating_t[:, :, :, ::1] image,
            tuple output_hw, tuple kernel, tuple stride, tuple padding, tuple dilation,
            int num_threads):
     """image (zeroed by the caller) += the sum of every column back at its place (torch fold)."""
-    cdef Geometry geo = make_geometry(image.shape[2], image.shape[3], output_hw[0], output_hw[1], kernel, stride, padding, dilation)
+    cdef Geometry geo = make_geometry(image.shape[2], image.shape[3], output_hw[0], output_hw[1],
+                                      kernel, stride, padding, dilation)
     cdef Py_ssize_t channels = image.shape[1], planes = image.shape[0] * image.shape[1]
     cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w, plane
     with nogil:
@@ -178,7 +180,8 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     ``direct`` (1x1 kernel, stride 1, no padding): the input is its own column
     matrix and is multiplied in place, without a copy.
     """
-    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3], kernel, stride, padding, dilation)
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                      kernel, stride, padding, dilation)
     cdef Py_ssize_t batch = x.shape[0], in_per_group = x.shape[1] // groups
     cdef Py_ssize_t out_per_group = out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
@@ -236,8 +239,8 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
     parallel; item ``j`` of a phase always goes to slot ``j % slots``, each slot
     walked in order by one thread, and the caller sums the slots in order.
     """
-    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3], kernel, stride, padding,
-                                      dilation)
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3],
+                                      kernel, stride, padding, dilation)
     cdef Py_ssize_t batch = x.shape[0], in_per_group = x.shape[1] // groups
     cdef Py_ssize_t out_per_group = grad_out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
@@ -402,8 +405,9 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
     order through a per-thread row of partial sums (vectorisable, and the
     same for any thread count).
     """
-    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3], (weight.shape[2], weight.shape[3]),
-                                      stride, padding, dilation)
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3],
+                                      (weight.shape[2], weight.shape[3]), stride, padding,
+                                      dilation)
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = grad_out.shape[1]
     cdef Py_ssize_t in_per_group = weight.shape[1], out_per_group = out_channels // groups
     cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, col_offset
