@@ -19,9 +19,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from cyconv import _blas
+from cyconv import _blas, _simd
 from cyconv._config import resolve_workers
-from cyconv._kernels import im2col as _kernels
 from cyconv._validation import (
     as_int,
     as_pair,
@@ -29,6 +28,8 @@ from cyconv._validation import (
     layer_dtype,
     window_count,
 )
+
+_kernels = _simd.kernels("im2col")
 
 # Per-thread column buffer: bounded, and small enough to stay in the L3 cache
 # between im2col writing it and the GEMM reading it.

@@ -3,9 +3,11 @@ import math
 
 import numpy as np
 
+from cyconv import _simd
 from cyconv._config import resolve_workers
-from cyconv._kernels import pooling as _kernels
 from cyconv._validation import as_float_array, as_int, as_pair
+
+_kernels = _simd.kernels("pooling")
 
 # Below this many input plus output cells a second thread costs more than it saves.
 PARALLEL_MIN_CELLS = 32 * 1024

@@ -1,9 +1,9 @@
 """Choose the compiled kernel set for this CPU.
 
-The correlation kernels are built for baseline x86-64 and for x86-64-v3
-(AVX2 + FMA).  The wider set is used when the CPU supports it and the build
-contains it, unless the environment variable ``CYCONV_SIMD=baseline`` asks for
-the portable kernels (read once, at import).
+Every kernel family is built for baseline x86-64 and, on x86-64, for
+x86-64-v3 (AVX2 + FMA) as ``<family>_avx2``.  The wider set is used when the
+CPU supports it and the build contains it, unless the environment variable
+``CYCONV_SIMD=baseline`` asks for the portable kernels (read once, at import).
 """
 import importlib
 import importlib.util
@@ -13,15 +13,16 @@ import warnings
 from cyconv._kernels import runtime
 
 ENV_VAR = "CYCONV_SIMD"
+FAMILIES = ("correlate", "im2col", "pooling")  # as SIMD_FAMILIES in setup.py
 _VARIANTS = {"avx2": runtime.cpu_has_avx2_fma}
 
 
 def available_levels():
-    """SIMD levels compiled into this build that this CPU can run."""
+    """SIMD levels compiled into this build (for every family) that this CPU can run."""
     levels = ["baseline"]
     for level, cpu_supports in _VARIANTS.items():
-        if cpu_supports() and importlib.util.find_spec(
-            f"cyconv._kernels.correlate_{level}"
+        if cpu_supports() and all(
+            importlib.util.find_spec(f"cyconv._kernels.{family}_{level}") for family in FAMILIES
         ):
             levels.append(level)
     return levels
@@ -36,9 +37,16 @@ def _select():
             stacklevel=3,
         )
         requested = "auto"
-    level = "baseline" if requested == "baseline" else available_levels()[-1]
-    suffix = "" if level == "baseline" else f"_{level}"
-    return level, importlib.import_module(f"cyconv._kernels.correlate{suffix}")
+    return "baseline" if requested == "baseline" else available_levels()[-1]
 
 
-LEVEL, correlate_kernels = _select()
+LEVEL = _select()
+
+
+def kernels(family):
+    """The compiled module of a kernel family at the selected SIMD level."""
+    suffix = "" if LEVEL == "baseline" else f"_{LEVEL}"
+    return importlib.import_module(f"cyconv._kernels.{family}{suffix}")
+
+
+correlate_kernels = kernels("correlate")
