@@ -177,6 +177,10 @@ static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,               
 CYCONV_DEFINE_VALID_CORR(cyconv_valid_corr_f32, float)
 CYCONV_DEFINE_VALID_CORR(cyconv_valid_corr_f64, double)
 
+#ifndef CYCONV_BUILD_FLAGS  /* setup.py defines it; other builds report nothing */
+#  define CYCONV_BUILD_FLAGS ""
+#endif
+
 #if defined(__AVX2__) && defined(__FMA__)
 #  define CYCONV_SIMD_LEVEL "avx2"
 #elif defined(__x86_64__) || defined(_M_X64)
