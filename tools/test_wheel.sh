@@ -8,9 +8,10 @@
 #   3. `auditwheel repair` to a manylinux wheel that bundles libgomp (Linux);
 #   4. a brand-new venv with no build tools (no setuptools, no Cython; binary
 #      wheels only) gets the repaired wheel and its test extra;
-#   5. from a directory outside the source tree: the whole test suite, the
-#      SIMD dispatch with and without CYCONV_SIMD=baseline, the parity tests
-#      with the baseline forced, and `python -m cyconv`.
+#   5. from a directory outside the source tree: the whole test suite,
+#      tools/check_installed.py (imported from the venv, bundled libgomp, SIMD
+#      dispatch with and without CYCONV_SIMD=baseline), the parity tests with
+#      the baseline forced, and `python -m cyconv`.
 #
 # Usage: tools/test_wheel.sh [--size N]   (N: python -m cyconv --size, 1024)
 # Env:   PYTHON (python3), KEEP=1 keeps the scratch dir, WHEELHOUSE=DIR copies
@@ -97,7 +98,7 @@ wheel, repo = sys.argv[1:]
 names = zipfile.ZipFile(wheel).namelist()
 built = {n.split("/")[-1].split(".")[0] for n in names
          if n.startswith("cyconv/_kernels/") and n.endswith((".so", ".pyd"))}
-x86 = platform.machine().lower() in ("x86_64", "amd64")
+x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
 sources = {f[:-4] for f in os.listdir(os.path.join(repo, "cyconv", "_kernels")) if f.endswith(".pyx")}
 wanted = {s for s in sources if x86 or not s.endswith("_avx2")}
 print(os.path.basename(wheel), "extensions:", ", ".join(sorted(built)))
@@ -116,54 +117,12 @@ work="$tmp/outside"          # run from here: the source tree is not on sys.path
 mkdir -p "$work"
 cd "$work"
 
-step "installed package: where it lives, no build tools, bundled OpenMP"
-"$vpy" -P - "$venv" <<'EOF'
-import importlib, importlib.util, os, pkgutil, subprocess, sys
-venv = os.path.realpath(sys.argv[1])
-for tool in ("Cython", "setuptools"):
-    assert importlib.util.find_spec(tool) is None, f"{tool} is installed in the test venv"
-import cyconv
-from cyconv._kernels import runtime
-home = os.path.dirname(os.path.realpath(cyconv.__file__))
-assert home.startswith(venv), f"cyconv imported from {home}, not the venv"
-for mod in pkgutil.walk_packages(cyconv.__path__, "cyconv."):
-    if mod.name != "cyconv.__main__":
-        importlib.import_module(mod.name)
-print("cyconv", cyconv.__version__, "from", home)
-if sys.platform.startswith("linux") and runtime.openmp_enabled():
-    out = subprocess.run(["ldd", runtime.__file__], capture_output=True, text=True).stdout
-    gomp = [line.strip() for line in out.splitlines() if "gomp" in line]
-    print("OpenMP runtime:", *gomp)
-    assert gomp and all("cyconv.libs" in line for line in gomp), "libgomp not the bundled copy"
-EOF
+step "installed wheel: location, no build tools, bundled OpenMP, SIMD dispatch"
+"$vpy" -P "$repo/tools/check_installed.py" --source "$repo" --no-build-tools
 
 step "test suite against the installed wheel"
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-default}"
 "$vpy" -P -m pytest -q -p no:cacheprovider "$repo/tests"
-
-step "SIMD dispatch: automatic, then CYCONV_SIMD=baseline"
-cat > "$tmp/check_level.py" <<'EOF'
-import os
-from cyconv import _config, _simd
-from cyconv._kernels import runtime
-cfg = _config.config_dict()
-requested = os.environ.get("CYCONV_SIMD", "(unset)")
-if requested == "baseline" or not runtime.cpu_has_avx2_fma():
-    expected = "baseline"
-else:
-    expected = "avx2"        # an x86-64 wheel carries the x86-64-v3 kernels
-    assert "avx2" in cfg["SIMD levels built"], cfg
-    assert "-march=x86-64-v3" in cfg["SIMD kernel flags"], cfg
-assert cfg["SIMD level"] == expected, (cfg["SIMD level"], expected)
-suffix = "correlate" if expected == "baseline" else "correlate_" + expected
-assert _simd.correlate_kernels.__name__ == "cyconv._kernels." + suffix, _simd.correlate_kernels
-assert "-march" not in cfg["compile flags"], cfg
-print(f"CYCONV_SIMD={requested}: SIMD level {cfg['SIMD level']}, kernels {_simd.correlate_kernels.__name__}")
-EOF
-"$vpy" -P "$tmp/check_level.py"
-CYCONV_SIMD=baseline "$vpy" -P "$tmp/check_level.py"
-CYCONV_SIMD=baseline "$vpy" -P -c "import cyconv; cyconv.show_config()" | tee "$tmp/baseline_config.txt"
-grep -Eq "SIMD level +: baseline" "$tmp/baseline_config.txt" || fail "show_config does not report baseline"
 
 step "parity tests with the baseline kernels forced"
 CYCONV_SIMD=baseline "$vpy" -P -m pytest -q -p no:cacheprovider "$repo/tests/test_correlate.py"
