@@ -61,6 +61,12 @@ SIMD_PROBE = "int main(void) { return 0; }\n"
 class CyconvBuildExt(build_ext):
     """build_ext that adds OpenMP and SIMD-level flags the compiler supports."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            # Each family is compiled once per SIMD level: use every core.
+            self.parallel = os.cpu_count() or 1
+
     def build_extensions(self):
         ctype = self.compiler.compiler_type
         openmp = OPENMP_FLAGS.get(ctype, [])
@@ -135,6 +141,7 @@ def make_extensions():
                 extensions.append(ext)
     return cythonize(
         extensions,
+        nthreads=os.cpu_count() or 1,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
