@@ -57,6 +57,11 @@ cdef Py_ssize_t row_blocks(Py_ssize_t planes, Py_ssize_t rows, int threads):
     return max(1, min(rows, (4 * threads + planes - 1) // planes))
 
 
+cdef thread_buffers(int threads, Py_ssize_t length, bint single):
+    """One scratch row of ``length`` elements per thread (float32 if ``single``)."""
+    return np.empty((threads, length), dtype=np.float32 if single else np.float64)
+
+
 cdef struct Task:
     Py_ssize_t plane, lo, hi
 
@@ -227,7 +232,7 @@ def pool2d(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out, bint is_max
     cdef floating_t *vrow
     if planes == 0:
         return
-    buffers = np.empty((num_threads, vrow_len), dtype=np.float32 if floating_t is float else np.float64)
+    buffers = thread_buffers(num_threads, vrow_len, floating_t is float)
     with nogil, parallel(num_threads=num_threads):
         vrow = &buffers[omp_get_thread_num(), 0]
         for task in prange(planes * blocks, schedule='dynamic'):
@@ -340,8 +345,7 @@ def avg_pool2d_backward(const floating_t[:, :, ::1] grad_output, floating_t[:, :
     cdef floating_t *spread
     if planes == 0:
         return
-    buffers = np.empty((num_threads, out_w + hrow_len),
-                       dtype=np.float32 if floating_t is float else np.float64)
+    buffers = thread_buffers(num_threads, out_w + hrow_len, floating_t is float)
     with nogil, parallel(num_threads=num_threads):
         spread = &buffers[omp_get_thread_num(), 0]
         for task in prange(planes * blocks, schedule='dynamic'):
