@@ -187,6 +187,7 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
     """
     cdef Py_ssize_t oh, ow, ih, iw, ih0, iw0, ih1, iw1, best_index
     cdef floating_t best, value
+    cdef bint take
     for oh in range(oh0, oh1):
         ih0 = oh * w.sh - w.ph
         ih1 = min(ih0 + (w.kh - 1) * w.dh + 1, height)
@@ -203,10 +204,11 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
             while ih < ih1:
                 iw = iw0
                 while iw < iw1:
+                    # Branch-free selects: which tap wins is data, not predictable.
                     value = x[ih * width + iw]
-                    if value > best or value != value:
-                        best = value
-                        best_index = ih * width + iw
+                    take = (value > best) | (value != value)
+                    best = value if take else best
+                    best_index = ih * width + iw if take else best_index
                     iw += w.dw
                 ih += w.dh
             out[oh * out_w + ow] = best
