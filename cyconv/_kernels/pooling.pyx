@@ -6,12 +6,14 @@ arguments and sizes the outputs.  Arrays arrive as stacks of planes
 block per plane when there are enough planes to keep every thread busy, more
 otherwise.  Each task writes only its own output rows (or, for the backward,
 its own input rows), so no two threads write the same cell and the result does
-not depend on the number of threads.
+not depend on the number of threads.  Tasks are handed out dynamically, so that
+a thread whose core another process has taken holds the others up little.
 
 The value-only forward is separable: the taps of a window's rows are combined
 into one padded row buffer (max or sum), then the taps along that row.  The
 buffer's padding holds -inf (max) or 0 (sum), so no padded copy of the input
-is made and the inner loops have no bounds tests.
+is made and the inner loops have no bounds tests.  The forward with indices
+scans each window tap by tap in torch's order instead.
 """
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
