@@ -15,6 +15,25 @@ PARALLEL_MIN_CELLS = 32 * 1024
 _SHAPES = "(N, C, H, W), (C, H, W) or (H, W)"
 
 
+# Parameter descriptions shared by the forward functions' docstrings.
+_SHARED_DOCS = {
+    "input_and_window": """    x : array_like
+        Input of shape ``(N, C, H, W)``, ``(C, H, W)`` or a single plane ``(H, W)``.
+        float32 and float64 are kept; other real types are computed in float64.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Step between windows; defaults to `kernel_size`.""",
+    "ceil_mode": """    ceil_mode : bool, optional
+        Round the number of windows up instead of down, keeping only windows
+        that start inside the input or its left padding (default False).""",
+    "workers": """    workers : int, optional
+        Threads to use. ``None`` (default) is OpenMP's current maximum; a
+        negative value counts back from the number of CPUs (``-1`` = all);
+        ``0`` is an error.""",
+}
+
+
 def _check_input_shape(shape, name):
     """A pooling input shape: 2 to 4 axes, all non-empty except the batch."""
     if len(shape) not in (2, 3, 4):
@@ -130,27 +149,16 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
     Parameters
     ----------
-    x : array_like
-        Input of shape ``(N, C, H, W)``, ``(C, H, W)`` or a single plane ``(H, W)``.
-        float32 and float64 are kept; other real types are computed in float64.
-    kernel_size : int or (int, int)
-        Window height and width.
-    stride : int or (int, int), optional
-        Step between windows; defaults to `kernel_size`.
+%(input_and_window)s
     padding : int or (int, int), optional
         Implicit -inf rows and columns on each side, at most half the kernel
         (default 0).
     dilation : int or (int, int), optional
         Spacing between the taps of a window (default 1).
-    ceil_mode : bool, optional
-        Round the number of windows up instead of down, keeping only windows
-        that start inside the input or its left padding (default False).
+%(ceil_mode)s
     return_indices : bool, optional
         Also return where each maximum is, for `max_pool2d_backward`.
-    workers : int, optional
-        Threads to use. ``None`` (default) is OpenMP's current maximum; a
-        negative value counts back from the number of CPUs (``-1`` = all);
-        ``0`` is an error.
+%(workers)s
 
     Returns
     -------
@@ -286,28 +294,17 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
 
     Parameters
     ----------
-    x : array_like
-        Input of shape ``(N, C, H, W)``, ``(C, H, W)`` or a single plane ``(H, W)``.
-        float32 and float64 are kept; other real types are computed in float64.
-    kernel_size : int or (int, int)
-        Window height and width.
-    stride : int or (int, int), optional
-        Step between windows; defaults to `kernel_size`.
+%(input_and_window)s
     padding : int or (int, int), optional
         Implicit zero rows and columns on each side, at most half the kernel
         (default 0).
-    ceil_mode : bool, optional
-        Round the number of windows up instead of down, keeping only windows
-        that start inside the input or its left padding (default False).
+%(ceil_mode)s
     count_include_pad : bool, optional
         Count the padded cells a window covers in its size (default True).
         The part of a `ceil_mode` window beyond the right padding never counts.
     divisor_override : int, optional
         Divide every sum by this non-zero number instead.
-    workers : int, optional
-        Threads to use. ``None`` (default) is OpenMP's current maximum; a
-        negative value counts back from the number of CPUs (``-1`` = all);
-        ``0`` is an error.
+%(workers)s
 
     Returns
     -------
@@ -411,3 +408,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     _kernels.avg_pool2d_backward(grad.reshape((plane_count,) + out_shape), grad_x,
                                  *window[:3], scale, threads)
     return grad_x.reshape(input_shape)
+
+
+max_pool2d.__doc__ = max_pool2d.__doc__ % _SHARED_DOCS
+avg_pool2d.__doc__ = avg_pool2d.__doc__ % _SHARED_DOCS

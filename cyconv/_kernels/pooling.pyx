@@ -6,12 +6,14 @@ arguments and sizes the outputs.  Arrays arrive as stacks of planes
 block per plane when there are enough planes to keep every thread busy, more
 otherwise.  Each task writes only its own output rows (or, for the backward,
 its own input rows), so no two threads write the same cell and the result does
-not depend on the number of threads.
+not depend on the number of threads.  Tasks are handed out dynamically, so that
+a thread whose core another process has taken holds the others up little.
 
 The value-only forward is separable: the taps of a window's rows are combined
 into one padded row buffer (max or sum), then the taps along that row.  The
 buffer's padding holds -inf (max) or 0 (sum), so no padded copy of the input
-is made and the inner loops have no bounds tests.
+is made and the inner loops have no bounds tests.  The forward with indices
+scans each window tap by tap in torch's order instead.
 """
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
@@ -55,6 +57,11 @@ cdef Py_ssize_t row_blocks(Py_ssize_t planes, Py_ssize_t rows, int threads):
     if planes == 0 or planes >= 4 * threads:
         return 1
     return max(1, min(rows, (4 * threads + planes - 1) // planes))
+
+
+cdef thread_buffers(int threads, Py_ssize_t length, bint single):
+    """One scratch row of ``length`` elements per thread (float32 if ``single``)."""
+    return np.empty((threads, length), dtype=np.float32 if single else np.float64)
 
 
 cdef struct Task:
@@ -182,6 +189,7 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
     """
     cdef Py_ssize_t oh, ow, ih, iw, ih0, iw0, ih1, iw1, best_index
     cdef floating_t best, value
+    cdef bint take
     for oh in range(oh0, oh1):
         ih0 = oh * w.sh - w.ph
         ih1 = min(ih0 + (w.kh - 1) * w.dh + 1, height)
@@ -198,10 +206,11 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
             while ih < ih1:
                 iw = iw0
                 while iw < iw1:
+                    # Branch-free selects: which tap wins is data, not predictable.
                     value = x[ih * width + iw]
-                    if value > best or value != value:
-                        best = value
-                        best_index = ih * width + iw
+                    take = (value > best) | (value != value)
+                    best = value if take else best
+                    best_index = ih * width + iw if take else best_index
                     iw += w.dw
                 ih += w.dh
             out[oh * out_w + ow] = best
@@ -227,7 +236,7 @@ def pool2d(const floating_t[:, :, ::1] x, floating_t[:, :, ::1] out, bint is_max
     cdef floating_t *vrow
     if planes == 0:
         return
-    buffers = np.empty((num_threads, vrow_len), dtype=np.float32 if floating_t is float else np.float64)
+    buffers = thread_buffers(num_threads, vrow_len, floating_t is float)
     with nogil, parallel(num_threads=num_threads):
         vrow = &buffers[omp_get_thread_num(), 0]
         for task in prange(planes * blocks, schedule='dynamic'):
@@ -340,8 +349,7 @@ def avg_pool2d_backward(const floating_t[:, :, ::1] grad_output, floating_t[:, :
     cdef floating_t *spread
     if planes == 0:
         return
-    buffers = np.empty((num_threads, out_w + hrow_len),
-                       dtype=np.float32 if floating_t is float else np.float64)
+    buffers = thread_buffers(num_threads, out_w + hrow_len, floating_t is float)
     with nogil, parallel(num_threads=num_threads):
         spread = &buffers[omp_get_thread_num(), 0]
         for task in prange(planes * blocks, schedule='dynamic'):
