@@ -90,18 +90,17 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     return out
 
 
-def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, convolve):
-    name = "convolve2d" if convolve else "correlate2d"
-    threads = resolve_workers(workers)
+def check_arguments(name, in1, in2, mode, boundary, method):
+    """scipy's checks of the flags and shapes, in scipy's order.
+
+    Returns whether the inputs are swapped ('valid' mode with `in2` the
+    larger) and the boundary's kernel code.
+    """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    in1 = np.asarray(in1)
-    in2 = np.asarray(in2)
     if not in1.ndim == in2.ndim == 2:
         raise ValueError(f"{name} inputs must both be 2-D arrays")
     swapped = _inputs_swap_needed(mode, in1.shape, in2.shape)
-    if swapped:
-        in1, in2 = in2, in1
     if mode not in _MODES:
         raise ValueError("Acceptable mode flags are 'valid', 'same', or 'full'.")
     if boundary not in _BOUNDARIES:
@@ -109,23 +108,39 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
             "Acceptable boundary flags are 'fill', 'circular' (or 'wrap'), "
             "and 'symmetric' (or 'symm')."
         )
-    boundary = _BOUNDARIES[boundary]
+    return swapped, _BOUNDARIES[boundary]
+
+
+def check_geometry(name, mode, image_shape, kernel_shape, dtype, boundary, convolve):
+    """Output shape and offsets of the converted operands, refusing what cyconv cannot compute."""
+    out_shape, offsets = _output_geometry(mode, image_shape, kernel_shape, convolve)
+    if min(out_shape) < 0:
+        raise ValueError(
+            f"in1 {image_shape} and in2 {kernel_shape} give a negative output shape {out_shape}"
+        )
+    if dtype.kind not in "iufc" or dtype == np.float16:
+        raise ValueError(f"{name} not available for this type: {dtype}")
+    if 0 in image_shape and boundary != FILL and 0 not in out_shape and 0 not in kernel_shape:
+        # scipy divides by zero here and crashes; cyconv refuses.
+        raise ValueError(f"in1 is empty: boundary 'wrap' and 'symm' need a non-empty in1")
+    return out_shape, offsets
+
+
+def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, convolve):
+    name = "convolve2d" if convolve else "correlate2d"
+    threads = resolve_workers(workers)
+    in1 = np.asarray(in1)
+    in2 = np.asarray(in2)
+    swapped, boundary = check_arguments(name, in1, in2, mode, boundary, method)
+    if swapped:
+        in1, in2 = in2, in1
     image, kernel, fill = _simd.correlate_kernels.scipy_operands(
         in1, in2 if convolve else in2.conj(), fillvalue, boundary == FILL
     )
     fill = fill.reshape(())
-    out_shape, offsets = _output_geometry(mode, image.shape, kernel.shape, convolve)
-    if min(out_shape) < 0:
-        raise ValueError(
-            f"in1 {in1.shape} and in2 {in2.shape} give a negative output shape {out_shape}"
-        )
     dtype = image.dtype
-    if dtype.kind not in "iufc" or dtype == np.float16:
-        raise ValueError(f"{name} not available for this type: {dtype}")
+    out_shape, offsets = check_geometry(name, mode, image.shape, kernel.shape, dtype, boundary, convolve)
     out_size = out_shape[0] * out_shape[1]
-    if image.size == 0 and boundary != FILL and out_size and kernel.size:
-        # scipy divides by zero here and crashes; cyconv refuses.
-        raise ValueError(f"in1 is empty: boundary 'wrap' and 'symm' need a non-empty in1")
     if convolve:
         kernel = kernel[::-1, ::-1]
     small = out_size * kernel.size < PARALLEL_MIN_MACS

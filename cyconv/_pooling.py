@@ -82,16 +82,13 @@ def _output_shape(spatial, window, ceil_mode):
     return shape
 
 
-def _window_scale(spatial, out_shape, window, count_include_pad, divisor_override, dtype):
-    """One over the divisor of each window ``(oh, ow)``, shared by forward and backward.
+def window_counts(spatial, out_shape, window, count_include_pad):
+    """The cells each window counts, per axis: the divisor of ``(oh, ow)`` is their product.
 
     As in torch, a window counts the padding it covers (with
     ``count_include_pad``) but never reaches past the right padding, which
-    windows added by ``ceil_mode`` can.  Multiplying by the reciprocal instead
-    of dividing differs from torch by at most a rounding.
+    windows added by ``ceil_mode`` can.
     """
-    if divisor_override is not None:
-        return np.full(out_shape, 1.0 / divisor_override, dtype)
     kernel, stride, padding, _ = window
     counts = []
     for size, count, k, s, p in zip(spatial, out_shape, kernel, stride, padding):
@@ -100,6 +97,17 @@ def _window_scale(spatial, out_shape, window, count_include_pad, divisor_overrid
         if not count_include_pad:
             start, end = np.maximum(start, 0), np.minimum(end, size)
         counts.append(end - start)
+    return counts
+
+
+def window_scale(counts, divisor_override, dtype):
+    """One over the divisor of each window, shared by forward and backward.
+
+    Multiplying by the reciprocal instead of dividing differs from torch by
+    at most a rounding.
+    """
+    if divisor_override is not None:
+        return np.full((len(counts[0]), len(counts[1])), 1.0 / divisor_override, dtype)
     return (1.0 / np.multiply.outer(*counts)).astype(dtype)
 
 
@@ -343,8 +351,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     window = _window(kernel_size, stride, padding, 1)
     divisor_override = _divisor_override(divisor_override)
     planes, leading, out_shape = _pooling_input(x, window, bool(ceil_mode))
-    scale = _window_scale(planes.shape[-2:], out_shape, window, bool(count_include_pad),
-                          divisor_override, planes.dtype)
+    counts = window_counts(planes.shape[-2:], out_shape, window, bool(count_include_pad))
+    scale = window_scale(counts, divisor_override, planes.dtype)
     out = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
     threads = _threads(threads, planes.size + out.size)
     _kernels.pool2d(planes, out, False, *window, scale, threads)
@@ -400,8 +408,8 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
             f"grad_output of shape {grad.shape} must have height and width {out_shape}, "
             f"those of the avg_pool2d output for input_shape {input_shape}"
         )
-    scale = _window_scale(spatial, out_shape, window, bool(count_include_pad),
-                          divisor_override, grad.dtype)
+    counts = window_counts(spatial, out_shape, window, bool(count_include_pad))
+    scale = window_scale(counts, divisor_override, grad.dtype)
     plane_count = math.prod(input_shape[:-2])
     grad_x = np.empty((plane_count,) + spatial, dtype=grad.dtype)
     threads = _threads(threads, grad.size + grad_x.size)

@@ -13,8 +13,15 @@ MODULES = sorted(
 )
 
 
+# Modules that need an optional dependency, and the package that provides it.
+OPTIONAL_DEPENDENCY = {"cyconv.dask": "dask"}
+
+
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples(module_name):
+    if module_name in OPTIONAL_DEPENDENCY:
+        dependency = OPTIONAL_DEPENDENCY[module_name]
+        pytest.importorskip(dependency, reason=f"{module_name} needs the optional {dependency}")
     module = importlib.import_module(module_name)
     failures, _ = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert failures == 0
