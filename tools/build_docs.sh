@@ -13,7 +13,7 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet ".[docs]"
 
 # Generated pages from an earlier build would hide what this one produces.
-rm -rf docs/_build docs/generated docs/auto_examples
+rm -rf docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst
 # -P keeps the source tree off sys.path, so the installed, compiled cyconv is documented.
 MPLBACKEND=agg python -P -m sphinx -W --keep-going -b html docs docs/_build/html
 echo "docs built: docs/_build/html/index.html"
