@@ -9,6 +9,7 @@ from cyconv._correlate import convolve2d, correlate2d
 from cyconv._layers import col2im, conv2d, conv2d_backward, im2col
 from cyconv._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from cyconv._version import __version__
+from cyconv import nn
 
 __all__ = [
     "__version__",
@@ -22,5 +23,6 @@ __all__ = [
     "im2col",
     "max_pool2d",
     "max_pool2d_backward",
+    "nn",
     "show_config",
 ]
