@@ -14,9 +14,14 @@ def resolve_workers(workers):
     ``None`` is OpenMP's current maximum (so ``OMP_NUM_THREADS`` and
     threadpoolctl apply), a positive int is taken as is, and a negative int
     counts back from the number of CPUs as in `scipy.fft` (-1 means all).
+    Counts above both the number of CPUs and OpenMP's maximum are lowered to
+    the larger of the two: no more threads than that can run at once, and
+    libgomp aborts (or crashes) the interpreter when it cannot create the
+    tens of thousands of threads a stray ``workers=100_000`` asks for.
     """
+    openmp_threads = max(1, runtime.openmp_max_threads())
     if workers is None:
-        return max(1, runtime.openmp_max_threads())
+        return openmp_threads
     try:
         workers = operator.index(workers)
     except TypeError:
@@ -32,7 +37,7 @@ def resolve_workers(workers):
                 f"workers value out of range; got {workers}, must not be less than {-cpus}"
             )
         workers += cpus + 1
-    return workers
+    return min(workers, max(os.cpu_count() or 1, openmp_threads))
 
 
 def _blas_description():
