@@ -90,6 +90,16 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     return out
 
 
+def _all_finite(*arrays):
+    """True when no NaN or infinity is present.
+
+    The FFT spreads one NaN or inf over the whole output, where the direct
+    sum (and scipy) keep it to the windows that contain it, so 'auto' only
+    takes the FFT path for finite data.  Checking costs far less than an FFT.
+    """
+    return all(np.isfinite(array).all() for array in arrays)
+
+
 def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, convolve):
     name = "convolve2d" if convolve else "correlate2d"
     threads = resolve_workers(workers)
@@ -133,6 +143,7 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
         threads = 1
     use_fft = method == "fft" or (
         method == "auto" and not small and prefer_fft(dtype, out_shape, kernel.shape, threads)
+        and _all_finite(image, kernel, fill if boundary == FILL else 0)
     )
     compute = fft_correlate if use_fft else _direct
     out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)
@@ -165,7 +176,8 @@ _SHARED_PARAMETERS = """
         ``'direct'`` runs cyconv's multithreaded SIMD kernels, ``'fft'`` uses
         `scipy.fft` on the boundary-extended input (integer results rounded
         as `scipy.signal.convolve` does), ``'auto'`` (default) picks whichever
-        the cost model predicts is faster (always direct for integers).
+        the cost model predicts is faster (always direct for integers and
+        for inputs holding NaN or inf, which an FFT spreads everywhere).
     workers : int, optional
         Threads to use. ``None`` (default) is OpenMP's current maximum (so
         ``OMP_NUM_THREADS`` and threadpoolctl apply); a negative value counts

@@ -35,3 +35,20 @@ def test_huge_worker_counts_are_capped_instead_of_crashing():
     x = np.ones((1, 1, 8, 8))
     np.testing.assert_array_equal(cyconv.conv2d(x, np.ones((1, 1, 3, 3)), workers=2**70),
                                   cyconv.conv2d(x, np.ones((1, 1, 3, 3)), workers=1))
+
+
+@pytest.mark.parametrize("name", ["correlate2d", "convolve2d"])
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_auto_method_keeps_non_finite_values_local(rng, name, bad_value):
+    # 'auto' chose the FFT for this size, which turned one NaN into an
+    # all-NaN output where scipy (always direct) has NaN in 30x30 windows.
+    image = rng.standard_normal((400, 400))
+    image[10, 200] = bad_value
+    kernel = rng.standard_normal((30, 30))
+    function = getattr(cyconv, name)
+    auto = function(image, kernel, "same")
+    np.testing.assert_array_equal(auto, function(image, kernel, "same", method="direct"))
+    windows_with_it = function((image != image) | np.isinf(image), np.ones((30, 30)), "same",
+                               method="direct") > 0
+    np.testing.assert_array_equal(~np.isfinite(auto), windows_with_it)
+    assert np.count_nonzero(windows_with_it) < auto.size // 100
