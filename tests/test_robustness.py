@@ -52,3 +52,12 @@ def test_auto_method_keeps_non_finite_values_local(rng, name, bad_value):
                                method="direct") > 0
     np.testing.assert_array_equal(~np.isfinite(auto), windows_with_it)
     assert np.count_nonzero(windows_with_it) < auto.size // 100
+
+
+def test_max_pool2d_indices_skip_a_huge_padding_in_one_step():
+    # The kernel walked the padding one tap at a time: 2**40 steps per window.
+    result = run_isolated(
+        "out, idx = cyconv.max_pool2d(np.full((1, 1), 7.0), 2**41, padding=2**40,"
+        " return_indices=True)\nprint(out.item(), idx.item())", timeout=30)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["7.0", "0"]
