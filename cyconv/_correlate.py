@@ -4,6 +4,7 @@ import numpy as np
 from cyconv import _simd
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, SYMM, WRAP, fft_correlate, prefer_fft
+from cyconv._validation import as_array
 
 _MODES = {"valid": 0, "same": 1, "full": 2}
 _BOUNDARIES = {
@@ -105,8 +106,8 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
     threads = resolve_workers(workers)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    in1 = np.asarray(in1)
-    in2 = np.asarray(in2)
+    in1 = as_array(in1, "in1")
+    in2 = as_array(in2, "in2")
     if not in1.ndim == in2.ndim == 2:
         raise ValueError(f"{name} inputs must both be 2-D arrays")
     swapped = _inputs_swap_needed(mode, in1.shape, in2.shape)
