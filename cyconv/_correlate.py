@@ -75,11 +75,14 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     plane = _COMPLEX_PLANE.get(image.dtype)
     if plane is None:
         return _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads)
-    # Complex as four real correlations of the real and imaginary planes.
+    # Complex as four real correlations of the real and imaginary planes.  A
+    # zero imaginary kernel plane is skipped only for finite data: inf * 0 is
+    # NaN in scipy's complex products, which the skipped plane would lose.
+    skip_zero_imag = not kernel.imag.any() and _all_finite(image, fill)
     parts = {}
     for image_part, image_plane, fill_part in (("re", image.real, fill.real), ("im", image.imag, fill.imag)):
         for kernel_part, kernel_plane in (("re", kernel.real), ("im", kernel.imag)):
-            if not kernel_plane.any() and kernel_part == "im":
+            if kernel_part == "im" and skip_zero_imag:
                 continue
             parts[image_part + kernel_part] = _direct_real(
                 image_plane.astype(plane), kernel_plane.astype(plane), out_shape, offsets,
