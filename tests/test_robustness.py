@@ -191,3 +191,386 @@ def test_bad_input_raises_a_clear_error(name, argument, value, error, pattern):
     getattr(cyconv, name)(**VALID_CALLS[name])  # the unmodified call is valid
     with pytest.raises(error, match=pattern):
         getattr(cyconv, name)(**kwargs)
+
+
+# --- Edge-reaching properties against the oracles ------------------------------
+
+import scipy.signal  # noqa: E402
+from hypothesis import assume, given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+from reference import (  # noqa: E402
+    avg_pool2d_backward_ref,
+    avg_pool2d_ref,
+    col2im_reference,
+    conv2d_backward_reference,
+    conv2d_reference,
+    im2col_reference,
+    max_pool2d_backward_ref,
+    max_pool2d_ref,
+    pool_output_size,
+)
+from test_correlate import DTYPES, is_deliberate_difference, outcome  # noqa: E402
+
+LAYOUTS = ["contiguous", "fortran", "negative", "strided", "byteswapped", "readonly"]
+# Largest magnitudes whose products and short sums stay finite in the type.
+HUGE_VALUE = {4: 1e18, 8: 1e150}
+
+
+def with_layout(array, layout):
+    """The same values in another memory layout."""
+    if layout == "fortran":
+        return np.asfortranarray(array)
+    if layout == "negative":
+        return np.flip(np.flip(array).copy())
+    if layout == "strided":
+        wide = np.zeros(tuple(2 * n for n in array.shape), array.dtype)
+        view = wide[tuple(slice(None, None, 2) for _ in array.shape)]
+        view[...] = array
+        return view
+    if layout == "byteswapped":
+        return array.astype(array.dtype.newbyteorder("S"))
+    if layout == "readonly":
+        array = array.copy()
+        array.flags.writeable = False
+    return array
+
+
+def values(dtype, finite=False):
+    """Elements of ``dtype``: ordinary, huge, tiny, zero and (unless finite) NaN and +-inf."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu":
+        return hnp.from_dtype(dtype)
+    real = np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
+    huge = HUGE_VALUE.get(min(real.itemsize, 8), 1e3)
+    specials = [0.0, huge, -huge, 1 / huge, -1 / huge] + ([] if finite else [np.nan, np.inf, -np.inf])
+    width = 32 if real.itemsize == 4 else 64
+    part = st.one_of(st.floats(-2, 2, width=width), st.sampled_from(specials))
+    if real.itemsize == 2:
+        part = st.floats(-100, 100, width=16) if finite else st.floats(width=16)
+    if dtype.kind == "c":
+        return st.builds(complex, part, part)
+    return part
+
+
+@st.composite
+def arrays(draw, dtype, shape, finite=False):
+    array = draw(hnp.arrays(dtype, shape, elements=values(dtype, finite)))
+    return with_layout(array, draw(st.sampled_from(LAYOUTS)))
+
+
+def assert_matches(got, want, magnitude, terms):
+    """``got`` equals the oracle ``want`` to rounding, NaN and inf included.
+
+    ``magnitude`` is the oracle applied to absolute values: the size of the
+    terms summed, which bounds the rounding error of any summation order.
+    """
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape
+    assert got.flags.c_contiguous
+    if got.dtype.kind in "iub":
+        np.testing.assert_array_equal(got, want)
+        return
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite], want[~finite])
+    info = np.finfo(got.dtype)
+    bound = 4 * (terms + 1) * (info.eps * np.abs(magnitude[finite]) + info.smallest_subnormal)
+    error = np.abs(got[finite].astype(want.dtype) - want[finite])
+    assert np.all(error <= bound), f"error {error.max()} beyond {bound[np.argmax(error - bound)]}"
+
+
+@given(data=st.data(), name=st.sampled_from(["correlate2d", "convolve2d"]),
+       dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES + [np.bool_])),
+       shape1=st.tuples(st.integers(0, 7), st.integers(0, 7)),
+       shape2=st.tuples(st.integers(0, 9), st.integers(0, 9)),
+       mode=st.sampled_from(["full", "same", "valid"]),
+       boundary=st.sampled_from(["fill", "wrap", "symm"]),
+       fillvalue=st.sampled_from([0, 1.5, -3, np.nan, np.inf]),
+       method=st.sampled_from(["auto", "direct"]))
+def test_property_correlate_edges(data, name, dtypes, shape1, shape2, mode, boundary, fillvalue,
+                                  method):
+    in1 = data.draw(arrays(dtypes[0], shape1), "in1")
+    in2 = data.draw(arrays(dtypes[1], shape2), "in2")
+    assume(not (in1.size == 0 and boundary != "fill"))  # scipy crashes; cyconv refuses (tested)
+    assume(not is_deliberate_difference(name, mode, in1, in2))
+    want = outcome(getattr(scipy.signal, name), in1, in2, mode, boundary, fillvalue)
+    got = outcome(getattr(cyconv, name), in1, in2, mode, boundary, fillvalue, method=method)
+    if isinstance(want, type) or isinstance(got, type):
+        assert got is want
+        return
+    assert got.dtype == want.dtype
+    magnitude = None
+    if want.dtype.kind not in "iub":
+        magnitude = getattr(scipy.signal, name)(np.abs(in1).astype(np.float64),
+                                                np.abs(in2).astype(np.float64), mode, boundary,
+                                                abs(fillvalue))
+    assert_matches(got, want, magnitude, in2.size)
+
+
+@pytest.mark.parametrize("method", ["auto", "direct"])
+def test_complex_inf_times_a_real_kernel_follows_scipy(method):
+    # The zero imaginary plane of a real kernel was skipped, so (0 + inf j) * 1
+    # lost scipy's NaN real part (inf * 0) and gave 0 + inf j.
+    image = np.zeros((3, 4), np.complex128)
+    image[1, 2] = complex(0, np.inf)
+    want = scipy.signal.correlate2d(image, np.ones((2, 2)))
+    got = cyconv.correlate2d(image, np.ones((2, 2)), method=method)
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got.real).sum() == 4
+
+
+LAYER_DTYPES = [np.float32, np.float64, np.float16, np.int8, np.uint16, np.bool_]
+# Strides and dilations include ones far beyond the input (one window, or none).
+STEPS = st.sampled_from([1, 1, 2, 3, 10**9])
+
+
+def layer_result_dtype(*arrays):
+    dtype = np.result_type(*arrays)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def float64(array):
+    return np.asarray(array, dtype=np.float64)
+
+
+@st.composite
+def conv_cases(draw):
+    groups, in_per, out_per = (draw(st.integers(1, 3)) for _ in range(3))
+    x_shape = (draw(st.integers(0, 2)), groups * in_per, draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dtypes = draw(st.tuples(st.sampled_from(LAYER_DTYPES), st.sampled_from(LAYER_DTYPES)))
+    x = draw(arrays(dtypes[0], x_shape))
+    weight = draw(arrays(dtypes[1], (groups * out_per, in_per) + kernel, finite=True))
+    geometry = dict(stride=(draw(STEPS), draw(STEPS)), dilation=(draw(STEPS), draw(STEPS)),
+                    padding=(draw(st.integers(0, 3)), draw(st.integers(0, 3))), groups=groups)
+    return x, weight, geometry
+
+
+def conv_output_hw(x, weight, stride, padding, dilation, groups):
+    return [pool_output_size(n, k, s, p, d, False) for n, k, s, p, d
+            in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation)]
+
+
+@given(case=conv_cases())
+def test_property_conv2d_edges(case):
+    x, weight, geometry = case
+    if min(conv_output_hw(x, weight, **geometry)) < 1:
+        with pytest.raises(ValueError, match="kernel"):
+            cyconv.conv2d(x, weight, **geometry)
+        return
+    pads = [p for p in geometry["padding"] for _ in (0, 1)]
+    args = (geometry["stride"], pads, geometry["dilation"], geometry["groups"])
+    got = cyconv.conv2d(x, weight, **geometry)
+    assert got.dtype == layer_result_dtype(x, weight)
+    assert_matches(got, conv2d_reference(float64(x), float64(weight), None, *args),
+                   conv2d_reference(np.abs(float64(x)), np.abs(float64(weight)), None, *args),
+                   weight[0].size)
+
+
+@given(case=conv_cases(), data=st.data())
+def test_property_conv2d_backward_edges(case, data):
+    x, weight, geometry = case
+    out_hw = conv_output_hw(x, weight, **geometry)
+    assume(min(out_hw) >= 1)
+    grad_out = data.draw(arrays(np.float64, (x.shape[0], weight.shape[0], *out_hw), finite=True))
+    pads = [p for p in geometry["padding"] for _ in (0, 1)]
+    args = (geometry["stride"], pads, geometry["dilation"], geometry["groups"])
+    got = cyconv.conv2d_backward(grad_out, x, weight, **geometry)
+    want = conv2d_backward_reference(grad_out, float64(x), float64(weight), *args)
+    magnitude = conv2d_backward_reference(np.abs(grad_out), np.abs(float64(x)),
+                                          np.abs(float64(weight)), *args)
+    terms = max(weight.shape[0], int(np.prod(out_hw)) * x.shape[0] + 1, weight[0].size)
+    for got_part, want_part, size in zip(got, want, magnitude):
+        assert_matches(got_part, want_part, size, terms)
+
+
+@given(case=conv_cases(), data=st.data())
+def test_property_im2col_col2im_edges(case, data):
+    x, weight, geometry = case
+    kernel, stride, padding, dilation = (weight.shape[2:], geometry["stride"],
+                                         geometry["padding"], geometry["dilation"])
+    out_hw = conv_output_hw(x, weight, **geometry)
+    if min(out_hw) < 1:
+        with pytest.raises(ValueError, match="kernel"):
+            cyconv.im2col(x, kernel, stride, padding, dilation)
+        return
+    cols = cyconv.im2col(x, kernel, stride, padding, dilation)
+    assert cols.dtype == layer_result_dtype(x)
+    if x.shape[0] == 0:  # the oracles need an image
+        assert cols.shape == (0, x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1])
+        assert cyconv.col2im(cols, x.shape[2:], kernel, stride, padding, dilation).shape == x.shape
+        return
+    np.testing.assert_array_equal(cols, im2col_reference(x, kernel, stride, padding, dilation))
+    folded_input = data.draw(arrays(np.float64, cols.shape))
+    got = cyconv.col2im(folded_input, x.shape[2:], kernel, stride, padding, dilation)
+    assert_matches(got, col2im_reference(folded_input, x.shape[2:], kernel, stride, padding, dilation),
+                   col2im_reference(np.abs(folded_input), x.shape[2:], kernel, stride, padding,
+                                    dilation), kernel[0] * kernel[1])
+
+
+@st.composite
+def pool_cases(draw, dilated=True):
+    shape = draw(st.sampled_from([(), (1,), (0, 2), (2, 1)])) + (draw(st.integers(1, 7)),
+                                                                   draw(st.integers(1, 7)))
+    x = draw(arrays(draw(st.sampled_from(LAYER_DTYPES)), shape))
+    kernel = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    padding = (draw(st.integers(0, kernel[0] // 2)), draw(st.integers(0, kernel[1] // 2)))
+    dilation = (draw(STEPS), draw(STEPS)) if dilated else (1, 1)
+    return x, kernel, (draw(STEPS), draw(STEPS)), padding, dilation, draw(st.booleans())
+
+
+def pool_output_hw(x, kernel, stride, padding, dilation, ceil_mode):
+    return [pool_output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d
+            in zip(x.shape[-2:], kernel, stride, padding, dilation)]
+
+
+def as_planes(array):
+    """``array`` as float64 planes (P, H, W), P possibly 0."""
+    return float64(array).reshape(planes_shape(array.shape))
+
+
+def planes_shape(shape):
+    return (int(np.prod(shape[:-2])),) + tuple(shape[-2:])
+
+
+@given(case=pool_cases())
+def test_property_max_pool2d_edges(case):
+    x, kernel, stride, padding, dilation, ceil_mode = case
+    if min(pool_output_hw(*case)) < 1:
+        with pytest.raises(ValueError, match="kernel_size"):
+            cyconv.max_pool2d(*case)
+        return
+    out, indices = cyconv.max_pool2d(*case, return_indices=True)
+    want, want_indices = max_pool2d_ref(as_planes(x), kernel, stride, padding, dilation, ceil_mode)
+    assert out.dtype == layer_result_dtype(x) and out.shape == x.shape[:-2] + want.shape[1:]
+    np.testing.assert_array_equal(as_planes(out), want)
+    np.testing.assert_array_equal(indices.reshape(want_indices.shape), want_indices)
+    np.testing.assert_array_equal(cyconv.max_pool2d(*case), out)
+
+
+@given(case=pool_cases(), data=st.data())
+def test_property_max_pool2d_backward_edges(case, data):
+    x = case[0]
+    assume(min(pool_output_hw(*case)) >= 1)
+    _, indices = cyconv.max_pool2d(*case, return_indices=True)
+    grad = data.draw(arrays(np.float64, indices.shape))
+    if indices.size and (indices.min() < 0 or indices.max() >= x.shape[-1] * x.shape[-2]):
+        # A window entirely in the padding: torch's out-of-plane index, refused.
+        with pytest.raises(ValueError, match="indices"):
+            cyconv.max_pool2d_backward(grad, indices, x.shape)
+        return
+    got = cyconv.max_pool2d_backward(grad, indices, x.shape)
+    want = max_pool2d_backward_ref(as_planes(grad), as_planes(indices).astype(np.int64),
+                                   planes_shape(x.shape))
+    assert_matches(got.reshape(want.shape), want,
+                   max_pool2d_backward_ref(np.abs(as_planes(grad)),
+                                           as_planes(indices).astype(np.int64), want.shape),
+                   grad.size)
+
+
+@given(case=pool_cases(dilated=False), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, 1, 3, -2]))
+def test_property_avg_pool2d_edges(case, count_include_pad, divisor_override):
+    x, kernel, stride, padding, _, ceil_mode = case
+    arguments = (kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    if min(pool_output_hw(*case)) < 1:
+        with pytest.raises(ValueError, match="kernel_size"):
+            cyconv.avg_pool2d(x, *arguments)
+        return
+    got = cyconv.avg_pool2d(x, *arguments)
+    assert got.dtype == layer_result_dtype(x)
+    want = avg_pool2d_ref(as_planes(x), *arguments)
+    assert_matches(got.reshape(want.shape), want, avg_pool2d_ref(np.abs(as_planes(x)), *arguments),
+                   kernel[0] * kernel[1])
+
+
+@given(case=pool_cases(dilated=False), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, 1, 3, -2]), data=st.data())
+def test_property_avg_pool2d_backward_edges(case, count_include_pad, divisor_override, data):
+    x, kernel, stride, padding, _, ceil_mode = case
+    out_hw = pool_output_hw(*case)
+    assume(min(out_hw) >= 1)
+    grad = data.draw(arrays(np.float64, x.shape[:-2] + tuple(out_hw)))
+    got = cyconv.avg_pool2d_backward(grad, x.shape, kernel, stride, padding, ceil_mode,
+                                     count_include_pad, divisor_override)
+    assert got.shape == x.shape
+    plane_shape = planes_shape(x.shape)
+    arguments = (kernel, stride, padding, count_include_pad, divisor_override)
+    assert_matches(got.reshape(plane_shape),
+                   avg_pool2d_backward_ref(as_planes(grad), plane_shape, *arguments),
+                   avg_pool2d_backward_ref(np.abs(as_planes(grad)), plane_shape, *arguments),
+                   kernel[0] * kernel[1])
+
+
+# --- Threads and the GIL -------------------------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def every_function_calls(rng, size):
+    """One call of every public function on inputs of side ``size``."""
+    x = rng.standard_normal((2, 4, size, size))
+    weight = rng.standard_normal((6, 2, 3, 3))
+    out, indices = cyconv.max_pool2d(x, 3, 2, 1, return_indices=True)
+    return [
+        (cyconv.correlate2d, (x[0, 0], weight[0, 0], "same", "symm"), {}),
+        (cyconv.convolve2d, (x[0, 0], weight[0, 0]), {}),
+        (cyconv.conv2d, (x, weight, None, 1, 1, 1, 2), {}),
+        (cyconv.conv2d_backward, (rng.standard_normal((2, 6, size, size)), x, weight, 1, 1, 1, 2), {}),
+        (cyconv.im2col, (x, 3, 2, 1), {}),
+        (cyconv.col2im, (cyconv.im2col(x, 3, 2, 1), (size, size), 3, 2, 1), {}),
+        (cyconv.max_pool2d, (x, 3, 2, 1), {"return_indices": True}),
+        (cyconv.max_pool2d_backward, (out, indices, x.shape), {}),
+        (cyconv.avg_pool2d, (x, 3, 2, 1), {}),
+        (cyconv.avg_pool2d_backward, (out, x.shape, 3, 2, 1), {}),
+    ]
+
+
+def test_eight_threads_give_the_sequential_results(rng):
+    calls = [call for size in (9, 17, 33, 64) for call in every_function_calls(rng, size)]
+    expected = [function(*args, **kwargs) for function, args, kwargs in calls]
+    results = {}
+
+    def hammer(thread_index):
+        for repeat in range(3):
+            for i in np.random.default_rng(thread_index + 10 * repeat).permutation(len(calls)):
+                function, args, kwargs = calls[i]
+                results[thread_index, repeat, i] = function(*args, workers=2, **kwargs)
+
+    threads = [threading.Thread(target=hammer, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 * 3 * len(calls)
+    for (_, _, i), result in results.items():
+        want = expected[i] if isinstance(expected[i], tuple) else (expected[i],)
+        got = result if isinstance(result, tuple) else (result,)
+        for got_part, want_part in zip(got, want, strict=True):
+            np.testing.assert_array_equal(got_part, want_part)
+
+
+@pytest.mark.parametrize("name", ["correlate2d", "conv2d", "max_pool2d"])
+def test_gil_is_released_while_computing(rng, name):
+    image = rng.standard_normal((1, 8, 700, 700))
+    call = {
+        "correlate2d": lambda: cyconv.correlate2d(image[0, 0], np.ones((45, 45)), method="direct",
+                                                  workers=1),
+        "conv2d": lambda: cyconv.conv2d(image, np.ones((8, 8, 5, 5)), workers=1),
+        "max_pool2d": lambda: cyconv.max_pool2d(image, 7, 1, return_indices=True, workers=1),
+    }[name]
+    worker = threading.Thread(target=call)
+    start = time.perf_counter()
+    worker.start()
+    ticks = []
+    while worker.is_alive():
+        ticks.append(time.perf_counter())  # pure Python work on this thread
+    elapsed = time.perf_counter() - start
+    assert elapsed > 0.05, "the call is too short to tell"
+    # With the GIL held, this thread would only run in 5 ms switch slots at
+    # the edges of the call; released, it runs all along (largest gap small).
+    gaps = np.diff([start] + ticks)
+    assert gaps.max() < 0.5 * elapsed, (gaps.max(), elapsed)
+    assert len(ticks) > 1000
