@@ -22,7 +22,7 @@ def as_int(value, name, minimum=None):
     if minimum is not None and result < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {result}")
     if abs(result) > INDEX_LIMIT:
-        raise ValueError(f"{name} must be at most {INDEX_LIMIT} in magnitude, got {result}")
+        raise ValueError(f"{name} is too large: {result} (at most {INDEX_LIMIT} in magnitude)")
     return result
 
 
