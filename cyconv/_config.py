@@ -7,6 +7,9 @@ from cyconv import _simd
 from cyconv._kernels import runtime
 from cyconv._version import __version__
 
+# Most threads per CPU that a positive ``workers`` may ask for.
+OVERSUBSCRIPTION = 8
+
 
 def resolve_workers(workers):
     """Number of threads for a ``workers`` argument, as the API contract says.
@@ -14,9 +17,15 @@ def resolve_workers(workers):
     ``None`` is OpenMP's current maximum (so ``OMP_NUM_THREADS`` and
     threadpoolctl apply), a positive int is taken as is, and a negative int
     counts back from the number of CPUs as in `scipy.fft` (-1 means all).
+    Oversubscribing is the caller's choice, up to ``OVERSUBSCRIPTION`` times
+    the larger of the CPU count and OpenMP's maximum; counts above that are
+    lowered to it, because libgomp aborts (or crashes) the interpreter when it
+    cannot create the tens of thousands of threads a stray ``workers=100_000``
+    asks for.
     """
+    openmp_threads = max(1, runtime.openmp_max_threads())
     if workers is None:
-        return max(1, runtime.openmp_max_threads())
+        return openmp_threads
     try:
         workers = operator.index(workers)
     except TypeError:
@@ -32,7 +41,7 @@ def resolve_workers(workers):
                 f"workers value out of range; got {workers}, must not be less than {-cpus}"
             )
         workers += cpus + 1
-    return workers
+    return min(workers, OVERSUBSCRIPTION * max(os.cpu_count() or 1, openmp_threads))
 
 
 def _blas_description():

@@ -4,6 +4,7 @@ import numpy as np
 from cyconv import _simd
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, SYMM, WRAP, fft_correlate, prefer_fft
+from cyconv._validation import as_array
 
 _MODES = {"valid": 0, "same": 1, "full": 2}
 _BOUNDARIES = {
@@ -74,11 +75,14 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     plane = _COMPLEX_PLANE.get(image.dtype)
     if plane is None:
         return _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads)
-    # Complex as four real correlations of the real and imaginary planes.
+    # Complex as four real correlations of the real and imaginary planes.  A
+    # zero imaginary kernel plane is skipped only for finite data: inf * 0 is
+    # NaN in scipy's complex products, which the skipped plane would lose.
+    skip_zero_imag = not kernel.imag.any() and _all_finite(image, fill)
     parts = {}
     for image_part, image_plane, fill_part in (("re", image.real, fill.real), ("im", image.imag, fill.imag)):
         for kernel_part, kernel_plane in (("re", kernel.real), ("im", kernel.imag)):
-            if not kernel_plane.any() and kernel_part == "im":
+            if kernel_part == "im" and skip_zero_imag:
                 continue
             parts[image_part + kernel_part] = _direct_real(
                 image_plane.astype(plane), kernel_plane.astype(plane), out_shape, offsets,
@@ -88,6 +92,16 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     out.real = parts["rere"] - parts["imim"] if "imim" in parts else parts["rere"]
     out.imag = parts["imre"] + parts["reim"] if "reim" in parts else parts["imre"]
     return out
+
+
+def _all_finite(*arrays):
+    """True when no NaN or infinity is present.
+
+    The FFT spreads one NaN or inf over the whole output, where the direct
+    sum (and scipy) keep it to the windows that contain it, so 'auto' only
+    takes the FFT path for finite data.  Checking costs far less than an FFT.
+    """
+    return all(np.isfinite(array).all() for array in arrays)
 
 
 def check_arguments(name, in1, in2, mode, boundary, method):
@@ -122,15 +136,15 @@ def check_geometry(name, mode, image_shape, kernel_shape, dtype, boundary, convo
         raise ValueError(f"{name} not available for this type: {dtype}")
     if 0 in image_shape and boundary != FILL and 0 not in out_shape and 0 not in kernel_shape:
         # scipy divides by zero here and crashes; cyconv refuses.
-        raise ValueError(f"in1 is empty: boundary 'wrap' and 'symm' need a non-empty in1")
+        raise ValueError("in1 is empty: boundary 'wrap' and 'symm' need a non-empty in1")
     return out_shape, offsets
 
 
 def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, convolve):
     name = "convolve2d" if convolve else "correlate2d"
     threads = resolve_workers(workers)
-    in1 = np.asarray(in1)
-    in2 = np.asarray(in2)
+    in1 = as_array(in1, "in1")
+    in2 = as_array(in2, "in2")
     swapped, boundary = check_arguments(name, in1, in2, mode, boundary, method)
     if swapped:
         in1, in2 = in2, in1
@@ -148,6 +162,7 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
         threads = 1
     use_fft = method == "fft" or (
         method == "auto" and not small and prefer_fft(dtype, out_shape, kernel.shape, threads)
+        and _all_finite(image, kernel, fill if boundary == FILL else 0)
     )
     compute = fft_correlate if use_fft else _direct
     out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)
@@ -180,7 +195,8 @@ _SHARED_PARAMETERS = """
         ``'direct'`` runs cyconv's multithreaded SIMD kernels, ``'fft'`` uses
         `scipy.fft` on the boundary-extended input (integer results rounded
         as `scipy.signal.convolve` does), ``'auto'`` (default) picks whichever
-        the cost model predicts is faster (always direct for integers).
+        the cost model predicts is faster (always direct for integers and
+        for inputs holding NaN or inf, which an FFT spreads everywhere).
     workers : int, optional
         Threads to use. ``None`` (default) is OpenMP's current maximum (so
         ``OMP_NUM_THREADS`` and threadpoolctl apply); a negative value counts

@@ -15,6 +15,7 @@ gives fewer than ``MIN_WORK_ITEMS`` items, so a batch of one runs its GEMM
 on several threads.  BLAS is single-threaded throughout and the split never
 depends on the thread count, so results are bitwise equal for any `workers`.
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from cyconv import _blas, _simd
 from cyconv._config import resolve_workers
 from cyconv._validation import (
+    as_array,
     as_int,
     as_pair,
     check_index_range,
@@ -92,15 +94,16 @@ def _output_hw(name, image_hw, kernel, stride, padding, dilation):
         )
     extents = [size + sum(pads) + d * k + s * out
                for size, pads, d, k, s, out in zip(image_hw, padding, dilation, kernel, stride, out_hw)]
-    check_index_range(name, *extents)
+    check_index_range(f"{name}: kernel_size={kernel} with stride={stride}, padding={padding} "
+                      f"and dilation={dilation}", *extents)
     return out_hw
 
 
 def _conv_arguments(x, weight, bias, stride, padding, dilation, groups, extra=None):
     """Check and normalise conv2d's arguments; ``extra`` arrays only join the dtype."""
-    x = np.asarray(x)
-    weight = np.asarray(weight)
-    bias = None if bias is None else np.asarray(bias)
+    x = as_array(x, "x")
+    weight = as_array(weight, "weight")
+    bias = None if bias is None else as_array(bias, "bias")
     dtype = layer_dtype(x=x, weight=weight, bias=bias, **(extra or {}))
     x, batched = _batched(x, "x", 3)
     if weight.ndim != 4:
@@ -126,7 +129,8 @@ def _conv_arguments(x, weight, bias, stride, padding, dilation, groups, extra=No
         raise ValueError(f"bias must have shape ({out_channels},), got {bias.shape}")
     padding = _padding_pairs(padding, kernel, stride, dilation)
     out_hw = _output_hw("conv2d", x.shape[2:], kernel, stride, padding, dilation)
-    check_index_range("conv2d", x.size, batch * out_channels * out_hw[0] * out_hw[1])
+    check_index_range(f"conv2d: x of shape {x.shape} with padding={padding}",
+                      batch * out_channels * out_hw[0] * out_hw[1])
     return _Conv(batched, x, weight, bias, dtype, kernel, stride, padding, dilation, groups,
                  (batch, out_channels) + out_hw)
 
@@ -319,7 +323,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     array([4.])
     """
     threads = _threads(workers)
-    grad_output = np.asarray(grad_output)
+    grad_output = as_array(grad_output, "grad_output")
     conv = _conv_arguments(x, weight, None, stride, padding, dilation, groups,
                            extra={"grad_output": grad_output})
     expected = conv.out_shape if conv.batched else conv.out_shape[1:]
@@ -401,7 +405,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
     True
     """
     threads = resolve_workers(workers)
-    x = np.asarray(x)
+    x = as_array(x, "x")
     dtype = layer_dtype(x=x)
     x, batched = _batched(x, "x", 3)
     _nonempty_dims(x, "x")
@@ -409,7 +413,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
     pads = tuple((p, p) for p in padding)
     out_hw = _output_hw("im2col", x.shape[2:], kernel, stride, pads, dilation)
     depth = x.shape[1] * kernel[0] * kernel[1]
-    check_index_range("im2col", x.shape[0] * depth * out_hw[0] * out_hw[1])
+    check_index_range(f"im2col: x of shape {x.shape} with kernel_size={kernel}, "
+                      f"stride={stride}, padding={padding} and dilation={dilation}",
+                      x.shape[0] * depth * out_hw[0] * out_hw[1])
     cols = np.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype=dtype)
     if cols.size:
         _kernels.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
@@ -451,7 +457,7 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1, *, w
             [1., 2., 1.]]])
     """
     threads = resolve_workers(workers)
-    cols = np.asarray(cols)
+    cols = as_array(cols, "cols")
     dtype = layer_dtype(cols=cols)
     cols, batched = _batched(cols, "cols", 2)
     _nonempty_dims(cols, "cols")
@@ -471,7 +477,7 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1, *, w
             f"{out_hw[0]} * {out_hw[1]} = {out_hw[0] * out_hw[1]}, got {cols.shape[2]}"
         )
     image_shape = (cols.shape[0], cols.shape[1] // taps) + output_size
-    check_index_range("col2im", int(np.prod(image_shape, dtype=object)))
+    check_index_range(f"col2im: output_size={output_size}", math.prod(image_shape))
     image = np.zeros(image_shape, dtype=dtype)
     if image.size:
         _kernels.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,

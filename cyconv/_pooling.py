@@ -5,7 +5,7 @@ import numpy as np
 
 from cyconv import _simd
 from cyconv._config import resolve_workers
-from cyconv._validation import as_float_array, as_int, as_pair
+from cyconv._validation import as_array, as_float_array, as_int, as_pair, check_index_range
 
 _kernels = _simd.kernels("pooling")
 
@@ -79,6 +79,10 @@ def _output_shape(spatial, window, ceil_mode):
             f"kernel_size={kernel} with dilation={dilation} and padding={padding} does not "
             f"fit an input of height and width {tuple(spatial)}: output size {shape}"
         )
+    extents = [size + 2 * p + d * k + s * out for size, k, s, p, d, out
+               in zip(spatial, kernel, stride, padding, dilation, shape)]
+    check_index_range(f"kernel_size={kernel} with stride={stride}, padding={padding} and "
+                      f"dilation={dilation}", *extents)
     return shape
 
 
@@ -139,6 +143,7 @@ def _backward_shapes(grad_output, input_shape):
     except TypeError:
         raise TypeError(f"input_shape must be a sequence of ints, got {input_shape!r}") from None
     _check_input_shape(input_shape, "input_shape")
+    check_index_range("input_shape", math.prod(input_shape))
     grad = as_float_array(grad_output, "grad_output")
     if grad.shape[:-2] != input_shape[:-2] or grad.ndim != len(input_shape):
         raise ValueError(
@@ -270,7 +275,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, workers=None):
     """
     threads = resolve_workers(workers)
     grad, input_shape = _backward_shapes(grad_output, input_shape)
-    indices = np.asarray(indices)
+    indices = as_array(indices, "indices")
     if indices.dtype.kind not in "iu":
         raise TypeError(f"indices must be integers, not {indices.dtype}")
     if indices.shape != grad.shape:

@@ -21,6 +21,8 @@ def as_int(value, name, minimum=None):
         raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
     if minimum is not None and result < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {result}")
+    if abs(result) > INDEX_LIMIT:
+        raise ValueError(f"{name} is too large: {result} (at most {INDEX_LIMIT} in magnitude)")
     return result
 
 
@@ -82,7 +84,15 @@ def check_index_range(name, *sizes):
             raise ValueError(f"{name} gives sizes too large to compute ({size} elements or more)")
 
 
+def as_array(value, name):
+    """``np.asarray(value)``, with NumPy's conversion errors (ragged lists...) naming ``name``."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} cannot be converted to an array: {exc}") from None
+
+
 def as_float_array(value, name):
     """``value`` as a C-contiguous native array of its `layer_dtype` (a copy only if needed)."""
-    array = np.asarray(value)
+    array = as_array(value, name)
     return np.ascontiguousarray(array, dtype=layer_dtype(**{name: array}))

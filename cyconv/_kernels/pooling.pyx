@@ -193,13 +193,15 @@ cdef void max_rows_indexed(const floating_t *x, Py_ssize_t height, Py_ssize_t wi
     for oh in range(oh0, oh1):
         ih0 = oh * w.sh - w.ph
         ih1 = min(ih0 + (w.kh - 1) * w.dh + 1, height)
-        while ih0 < 0:
-            ih0 += w.dh
+        if ih0 < 0:
+            # The first tap inside the input, in one step: a loop of single
+            # taps ran for minutes through a padding of 2**40 rows.
+            ih0 += (-ih0 + w.dh - 1) // w.dh * w.dh
         for ow in range(out_w):
             iw0 = ow * w.sw - w.pw
             iw1 = min(iw0 + (w.kw - 1) * w.dw + 1, width)
-            while iw0 < 0:
-                iw0 += w.dw
+            if iw0 < 0:
+                iw0 += (-iw0 + w.dw - 1) // w.dw * w.dw
             best = -INFINITY
             best_index = ih0 * width + iw0
             ih = ih0
