@@ -1,11 +1,10 @@
 """show_config, the workers rule and the SIMD dispatch."""
 import os
-import subprocess
-import sys
 
 import pytest
 
 import cyconv
+from support import run_python
 from cyconv import _simd
 from cyconv._config import resolve_workers
 
@@ -32,8 +31,7 @@ def _level_in_subprocess(env_value):
     env = dict(os.environ, CYCONV_SIMD=env_value)
     code = ("import cyconv, cyconv._simd as s; "
             "print(s.LEVEL, s.kernels('correlate').__name__, s.kernels('im2col').__name__)")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True)
+    result = run_python(code, env=env, check=True)
     return result.stdout.split(), result.stderr
 
 

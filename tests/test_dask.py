@@ -1,6 +1,4 @@
 """cyconv.dask: chunked results equal the in-memory ones, lazily, on any scheduler."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ import dask  # noqa: E402
 
 import cyconv  # noqa: E402
 import cyconv.dask as cdask  # noqa: E402
+from support import run_python  # noqa: E402
 
 # Uneven chunks, some smaller than every kernel below.
 IMAGE_CHUNKS = ((7, 1, 12, 3), (2, 9, 5, 6))
@@ -258,5 +257,5 @@ def test_import_without_dask_says_what_to_install():
     code = ("import sys; sys.modules['dask'] = None\n"
             "import cyconv\n"
             "try:\n    import cyconv.dask\nexcept ImportError as error:\n    print(error)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = run_python(code, check=True)
     assert 'pip install "cyconv[dask]"' in result.stdout

@@ -7,20 +7,18 @@ hammered from several threads at once.  The fuzzer (tools/fuzz_cyconv.py),
 the sanitizer build (tools/sanitize.sh) and the memory soak
 (tools/memory_soak.py) cover what a test run cannot.
 """
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import cyconv
 from cyconv._config import resolve_workers
+from support import run_python
 
 
 def run_isolated(code, timeout=120):
     """Run ``code`` in a fresh interpreter (a crash there cannot take pytest down)."""
-    return subprocess.run([sys.executable, "-c", "import numpy as np, cyconv\n" + code],
-                          capture_output=True, text=True, timeout=timeout)
+    return run_python("import numpy as np, cyconv\n" + code, timeout=timeout)
 
 
 # --- Regressions --------------------------------------------------------------
