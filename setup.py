@@ -2,9 +2,9 @@
 
 OpenMP is used when the compiler accepts it and silently left out when it does
 not (the kernels then run serially).  The default build targets the baseline
-instruction set of the platform; on x86-64 every kernel family is built a
-second time for x86-64-v3 (AVX2 + FMA) and chosen at import by the CPU's
-features (see ``cyconv/_simd.py``).  Set ``CYCONV_NO_SIMD_VARIANTS=1`` to build
+instruction set of the platform; on x86-64 every kernel family is also built
+for x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512), chosen at import by the
+CPU's features (see ``cyconv/_simd.py``).  Set ``CYCONV_NO_SIMD_VARIANTS=1`` to build
 the baseline only.
 """
 import os
@@ -23,7 +23,7 @@ KERNEL_DIR = os.path.join("cyconv", "_kernels")
 # Families whose kernels are also compiled for wider instruction sets.  The
 # variant module `<family>_<level>.pyx` is a one-line `include` of the family.
 SIMD_FAMILIES = ["correlate", "im2col", "pooling"]
-SIMD_LEVELS = {"avx2": ["-march=x86-64-v3"]}
+SIMD_LEVELS = {"avx2": ["-march=x86-64-v3"], "avx512": ["-march=x86-64-v4"]}
 
 # Extension name -> instruction-set flags, for the SIMD variants.
 SIMD_EXTENSION_FLAGS = {}

@@ -65,7 +65,7 @@ def config_dict():
         "SIMD level": _simd.LEVEL,
         "SIMD kernel flags": _simd.correlate_kernels.BUILD_FLAGS,
         "SIMD levels built": ", ".join(_simd.available_levels()),
-        "CPU has AVX2+FMA": runtime.cpu_has_avx2_fma(),
+        "CPU x86-64-v3 / v4": f"{runtime.cpu_has_x86_64_v3()} / {runtime.cpu_has_x86_64_v4()}",
         "OpenMP": runtime.openmp_enabled(),
         "OpenMP threads": resolve_workers(None),
         "BLAS (scipy.linalg.cython_blas)": _blas_description(),

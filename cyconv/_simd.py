@@ -1,9 +1,10 @@
 """Choose the compiled kernel set for this CPU.
 
 Every kernel family is built for baseline x86-64 and, on x86-64, for
-x86-64-v3 (AVX2 + FMA) as ``<family>_avx2``.  The wider set is used when the
-CPU supports it and the build contains it, unless the environment variable
-``CYCONV_SIMD=baseline`` asks for the portable kernels (read once, at import).
+x86-64-v3 (AVX2 + FMA) as ``<family>_avx2`` and x86-64-v4 (AVX-512) as
+``<family>_avx512``.  The widest set that the CPU supports and the build
+contains is used, unless the environment variable ``CYCONV_SIMD`` names a
+narrower one (``baseline`` or ``avx2``; read once, at import).
 """
 import importlib
 import importlib.util
@@ -14,7 +15,8 @@ from cyconv._kernels import runtime
 
 ENV_VAR = "CYCONV_SIMD"
 FAMILIES = ("correlate", "im2col", "pooling")  # as SIMD_FAMILIES in setup.py
-_VARIANTS = {"avx2": runtime.cpu_has_avx2_fma}
+# Narrowest first; each level's CPU test, as SIMD_LEVELS in setup.py.
+_VARIANTS = {"avx2": runtime.cpu_has_x86_64_v3, "avx512": runtime.cpu_has_x86_64_v4}
 
 
 def available_levels():
@@ -30,14 +32,19 @@ def available_levels():
 
 def _select():
     requested = os.environ.get(ENV_VAR, "auto").strip().lower()
-    if requested not in ("auto", "baseline"):
-        warnings.warn(
-            f"{ENV_VAR}={requested!r} is not 'auto' or 'baseline'; using 'auto'",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        requested = "auto"
-    return "baseline" if requested == "baseline" else available_levels()[-1]
+    levels = available_levels()
+    if requested == "auto":
+        return levels[-1]
+    if requested in ("baseline", *_VARIANTS):
+        # A level wider than what this CPU and build run is capped, never forced.
+        return requested if requested in levels else levels[-1]
+    warnings.warn(
+        f"{ENV_VAR}={requested!r} is not 'auto', 'baseline' or one of {list(_VARIANTS)}; "
+        "using 'auto'",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return levels[-1]
 
 
 LEVEL = _select()

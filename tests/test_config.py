@@ -48,6 +48,13 @@ def test_default_uses_the_widest_level_this_cpu_runs():
     assert correlate_module.endswith("correlate" if level == "baseline" else f"correlate_{level}")
 
 
+def test_environment_variable_can_ask_for_avx2_but_never_beyond_the_cpu():
+    (level, correlate_module, _), _ = _level_in_subprocess("avx2")
+    expected = "avx2" if "avx2" in _simd.available_levels() else "baseline"
+    assert level == expected
+    assert correlate_module == "cyconv._kernels.correlate" + ("_avx2" if expected == "avx2" else "")
+
+
 def test_unknown_level_warns_and_falls_back_to_auto():
     (level, _, _), stderr = _level_in_subprocess("avx9000")
     assert level == _simd.available_levels()[-1]

@@ -33,20 +33,27 @@ def check_level():
     requested = os.environ.get(_simd.ENV_VAR, "")
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     if x86 and sys.platform != "win32":
-        # setup.py builds the x86-64-v3 variant on every x86-64 platform but Windows.
-        assert importlib.util.find_spec("cyconv._kernels.correlate_avx2"), "no AVX2 kernels in wheel"
-    if requested == "baseline" or "avx2" not in cfg["SIMD levels built"]:
-        expected = "baseline"
-    else:
-        expected = "avx2"
-        assert runtime.cpu_has_avx2_fma()
-        assert "-march=x86-64-v3" in cfg["SIMD kernel flags"], cfg["SIMD kernel flags"]
+        # setup.py builds the x86-64-v3 and v4 variants on every x86-64 platform but Windows.
+        for level in ("avx2", "avx512"):
+            for family in _simd.FAMILIES:
+                assert importlib.util.find_spec(f"cyconv._kernels.{family}_{level}"), \
+                    f"no {level} {family} kernels in the wheel"
+    # What this CPU runs: x86-64-v4 (avx512), else v3 (avx2), else the baseline.
+    cpu_levels = ["baseline"] + [level for level, supported in
+                                 (("avx2", runtime.cpu_has_x86_64_v3()),
+                                  ("avx512", runtime.cpu_has_x86_64_v4())) if supported]
+    if x86 and sys.platform != "win32":
+        assert _simd.available_levels() == cpu_levels, (_simd.available_levels(), cpu_levels)
+    expected = requested if requested in cpu_levels else _simd.available_levels()[-1]
+    if expected != "baseline":
+        march = {"avx2": "-march=x86-64-v3", "avx512": "-march=x86-64-v4"}[expected]
+        assert march in cfg["SIMD kernel flags"], cfg["SIMD kernel flags"]
     assert cfg["SIMD level"] == expected, (cfg["SIMD level"], expected)
     module = "correlate" if expected == "baseline" else f"correlate_{expected}"
     assert _simd.correlate_kernels.__name__ == f"cyconv._kernels.{module}", _simd.correlate_kernels
     assert "-march" not in cfg["compile flags"], cfg["compile flags"]
     print(f"{_simd.ENV_VAR}={requested or '(unset)'}: SIMD level {cfg['SIMD level']}, "
-          f"kernels {_simd.correlate_kernels.__name__}, CPU has AVX2+FMA: {cfg['CPU has AVX2+FMA']}")
+          f"kernels {_simd.correlate_kernels.__name__}, CPU x86-64-v3 / v4: {cfg['CPU x86-64-v3 / v4']}")
     return expected
 
 

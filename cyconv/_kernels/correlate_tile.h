@@ -20,7 +20,9 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define CYCONV_VECTOR_EXT 1
-#  if defined(__AVX__)
+#  if defined(__AVX512F__)
+#    define CYCONV_VEC_BYTES 64
+#  elif defined(__AVX__)
 #    define CYCONV_VEC_BYTES 32
 #  else
 #    define CYCONV_VEC_BYTES 16
@@ -181,7 +183,9 @@ CYCONV_DEFINE_VALID_CORR(cyconv_valid_corr_f64, double)
 #  define CYCONV_BUILD_FLAGS ""
 #endif
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+#  define CYCONV_SIMD_LEVEL "avx512"
+#elif defined(__AVX2__) && defined(__FMA__)
 #  define CYCONV_SIMD_LEVEL "avx2"
 #elif defined(__x86_64__) || defined(_M_X64)
 #  define CYCONV_SIMD_LEVEL "baseline (sse2)"

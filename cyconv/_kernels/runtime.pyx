@@ -15,18 +15,30 @@ cdef extern from *:
     #ifndef CYCONV_BUILD_FLAGS
     #define CYCONV_BUILD_FLAGS ""
     #endif
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    static int cyconv_has_avx2_fma(void) {
+    #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && (defined(__x86_64__) || defined(__i386__))
+    /* gcc knows the psABI levels as a whole: every feature -march=x86-64-vN may use. */
+    static int cyconv_has_x86_64_v3(void) { __builtin_cpu_init(); return __builtin_cpu_supports("x86-64-v3"); }
+    static int cyconv_has_x86_64_v4(void) { __builtin_cpu_init(); return __builtin_cpu_supports("x86-64-v4"); }
+    #elif (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int cyconv_has_x86_64_v3(void) {
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+            && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    }
+    static int cyconv_has_x86_64_v4(void) {
+        return cyconv_has_x86_64_v3() && __builtin_cpu_supports("avx512f")
+            && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     }
     #else
-    static int cyconv_has_avx2_fma(void) { return 0; }
+    static int cyconv_has_x86_64_v3(void) { return 0; }
+    static int cyconv_has_x86_64_v4(void) { return 0; }
     #endif
     """
     const char *CYCONV_COMPILER
     const char *CYCONV_BUILD_FLAGS
-    int cyconv_has_avx2_fma() noexcept nogil
+    int cyconv_has_x86_64_v3() noexcept nogil
+    int cyconv_has_x86_64_v4() noexcept nogil
 
 
 def openmp_enabled():
@@ -44,6 +56,11 @@ def compiler():
     return CYCONV_COMPILER.decode(), CYCONV_BUILD_FLAGS.decode()
 
 
-def cpu_has_avx2_fma():
-    """True when this CPU runs x86-64-v3 code (AVX2 and FMA)."""
-    return bool(cyconv_has_avx2_fma())
+def cpu_has_x86_64_v3():
+    """True when this CPU runs x86-64-v3 code (AVX2, FMA, BMI1/2...)."""
+    return bool(cyconv_has_x86_64_v3())
+
+
+def cpu_has_x86_64_v4():
+    """True when this CPU runs x86-64-v4 code (AVX-512 F/BW/CD/DQ/VL on top of v3)."""
+    return bool(cyconv_has_x86_64_v4())

@@ -1,0 +1,2 @@
+# The correlate family compiled for x86-64-v4 (AVX-512); setup.py adds the flags.
+include "correlate.pyx"
