@@ -111,7 +111,10 @@ def _simd_variants_wanted():
 def make_extensions():
     common = dict(
         include_dirs=[np.get_include(), KERNEL_DIR],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        # The memory-handler API (kernels/memory.pyx) needs numpy >= 1.22;
+        # the package requires 1.25.
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     )
     names = sorted(
         f[:-4]

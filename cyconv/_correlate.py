@@ -4,6 +4,7 @@ import numpy as np
 from cyconv import _simd
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, SYMM, WRAP, fft_correlate, prefer_fft
+from cyconv._kernels import memory
 from cyconv._validation import as_array
 
 _MODES = {"valid": 0, "same": 1, "full": 2}
@@ -61,7 +62,7 @@ def _output_geometry(mode, image_shape, kernel_shape, convolve):
 
 
 def _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads):
-    out = np.empty(out_shape, dtype=image.dtype)
+    out = memory.empty(out_shape, image.dtype)
     twin = _UNSIGNED_TWIN.get(image.dtype, image.dtype)
     fill_value = np.asarray(fill, dtype=image.dtype).reshape(1)
     _KERNELS[twin](
@@ -88,7 +89,7 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
                 image_plane.astype(plane), kernel_plane.astype(plane), out_shape, offsets,
                 boundary, fill_part, threads,
             )
-    out = np.empty(out_shape, dtype=image.dtype)
+    out = memory.empty(out_shape, image.dtype)
     out.real = parts["rere"] - parts["imim"] if "imim" in parts else parts["rere"]
     out.imag = parts["imre"] + parts["reim"] if "reim" in parts else parts["imre"]
     return out

@@ -323,3 +323,27 @@ def test_tall_kernel_is_split_to_bound_the_tile(name, boundary, rng):
     in1 = rng.standard_normal((2, 3000))
     in2 = rng.standard_normal((3000, 3))
     assert_matches_scipy(name, in1, in2, "same", boundary, fillvalue=0.25, method="direct")
+
+
+def test_large_outputs_reuse_freed_blocks_and_stay_ordinary_arrays(rng):
+    from numpy._core.multiarray import get_handler_name
+
+    image = rng.standard_normal((1100, 1100))
+    kernel = rng.standard_normal((3, 3))
+    first = cyconv.correlate2d(image, kernel, "same")
+    assert get_handler_name(first) == "cyconv_output_cache"
+    assert first.flags.owndata and first.flags.c_contiguous and first.flags.writeable
+    expected = scipy.signal.correlate2d(image, kernel, "same")
+    np.testing.assert_allclose(first, expected, atol=1e-12)
+    address = first.ctypes.data
+    del first
+    # The freed block comes back for the next output of the same size, holding
+    # the new result (nothing stale), and a live array's block is never shared.
+    second = cyconv.correlate2d(image, -kernel, "same")
+    assert second.ctypes.data == address
+    np.testing.assert_allclose(second, -expected, atol=1e-12)
+    third = cyconv.correlate2d(image, kernel, "same")
+    assert third.ctypes.data != second.ctypes.data
+    np.testing.assert_allclose(third, expected, atol=1e-12)
+    third.resize((10, 10), refcheck=False)  # realloc through the same handler
+    assert third.shape == (10, 10)
