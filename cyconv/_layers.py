@@ -22,6 +22,7 @@ import numpy as np
 
 from cyconv import _blas, _simd
 from cyconv._config import resolve_workers
+from cyconv._kernels import memory
 from cyconv._validation import (
     as_array,
     as_int,
@@ -253,7 +254,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
     threads = _threads(workers)
     conv = _conv_arguments(x, weight, bias, stride, padding, dilation, groups)
     dtype = conv.dtype
-    out = np.empty(conv.out_shape, dtype=dtype)
+    out = memory.empty(conv.out_shape, dtype)
     if out.size == 0:
         return _unbatch(out, conv.batched)
     x = _native(conv.x, dtype)
@@ -416,7 +417,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
     check_index_range(f"im2col: x of shape {x.shape} with kernel_size={kernel}, "
                       f"stride={stride}, padding={padding} and dilation={dilation}",
                       x.shape[0] * depth * out_hw[0] * out_hw[1])
-    cols = np.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype=dtype)
+    cols = memory.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype)
     if cols.size:
         _kernels.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
     return _unbatch(cols, batched)

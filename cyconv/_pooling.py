@@ -5,6 +5,7 @@ import numpy as np
 
 from cyconv import _simd
 from cyconv._config import resolve_workers
+from cyconv._kernels import memory
 from cyconv._validation import as_array, as_float_array, as_int, as_pair, check_index_range
 
 _kernels = _simd.kernels("pooling")
@@ -221,10 +222,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     threads = resolve_workers(workers)
     window = _window(kernel_size, stride, padding, dilation)
     planes, leading, out_shape = _pooling_input(x, window, bool(ceil_mode))
-    out = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    out = memory.empty((planes.shape[0],) + out_shape, planes.dtype)
     threads = _threads(threads, planes.size + out.size)
     if return_indices:
-        indices = np.empty(out.shape, dtype=np.int64)
+        indices = memory.empty(out.shape, np.int64)
         _kernels.max_pool2d_indexed(planes, out, indices, *window, threads)
         return out.reshape(leading + out_shape), indices.reshape(leading + out_shape)
     unused_scale = np.ones((1, 1), dtype=planes.dtype)
@@ -285,7 +286,7 @@ def max_pool2d_backward(grad_output, indices, input_shape, *, workers=None):
     plane_count = math.prod(input_shape[:-2])
     grad = grad.reshape((plane_count,) + grad.shape[-2:])
     indices = np.ascontiguousarray(indices, dtype=np.int64).reshape(grad.shape)
-    grad_x = np.empty((plane_count,) + input_shape[-2:], dtype=grad.dtype)
+    grad_x = memory.empty((plane_count,) + input_shape[-2:], grad.dtype)
     threads = _threads(threads, grad.size + grad_x.size)
     outside = _kernels.max_pool2d_backward(grad, indices, grad_x, threads)
     if outside:
@@ -358,7 +359,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     planes, leading, out_shape = _pooling_input(x, window, bool(ceil_mode))
     counts = window_counts(planes.shape[-2:], out_shape, window, bool(count_include_pad))
     scale = window_scale(counts, divisor_override, planes.dtype)
-    out = np.empty((planes.shape[0],) + out_shape, dtype=planes.dtype)
+    out = memory.empty((planes.shape[0],) + out_shape, planes.dtype)
     threads = _threads(threads, planes.size + out.size)
     _kernels.pool2d(planes, out, False, *window, scale, threads)
     return out.reshape(leading + out_shape)
@@ -416,7 +417,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     counts = window_counts(spatial, out_shape, window, bool(count_include_pad))
     scale = window_scale(counts, divisor_override, grad.dtype)
     plane_count = math.prod(input_shape[:-2])
-    grad_x = np.empty((plane_count,) + spatial, dtype=grad.dtype)
+    grad_x = memory.empty((plane_count,) + spatial, grad.dtype)
     threads = _threads(threads, grad.size + grad_x.size)
     _kernels.avg_pool2d_backward(grad.reshape((plane_count,) + out_shape), grad_x,
                                  *window[:3], scale, threads)
