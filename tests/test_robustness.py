@@ -557,7 +557,7 @@ def test_eight_threads_give_the_sequential_results(rng):
 def test_gil_is_released_while_computing(rng, name):
     image = rng.standard_normal((1, 8, 700, 700))
     call = {
-        "correlate2d": lambda: cyconv.correlate2d(image[0, 0], np.ones((45, 45)), method="direct",
+        "correlate2d": lambda: cyconv.correlate2d(image[0, 0], np.ones((71, 71)), method="direct",
                                                   workers=1),
         "conv2d": lambda: cyconv.conv2d(image, np.ones((8, 8, 5, 5)), workers=1),
         "max_pool2d": lambda: cyconv.max_pool2d(image, 7, 1, return_indices=True, workers=1),

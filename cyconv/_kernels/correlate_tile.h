@@ -50,8 +50,36 @@
 
 #if CYCONV_VECTOR_EXT
 
+/* Columns [c0, c0 + n * lanes) of every row, one vector of type VT at a time,
+   for the strips narrower than a whole tile; returns the first column left. */
+#define CYCONV_DEFINE_NARROW(FNAME, T, VT, VBYTES)                                \
+static ptrdiff_t FNAME(const T *src, ptrdiff_t ld_src, const T *kernel,           \
+        ptrdiff_t kernel_h, ptrdiff_t kernel_w, T *out, ptrdiff_t ld_out,         \
+        ptrdiff_t rows, ptrdiff_t c0, ptrdiff_t cols, int accumulate)             \
+{                                                                                 \
+    const ptrdiff_t lanes = (VBYTES) / (ptrdiff_t)sizeof(T);                      \
+    const ptrdiff_t c_end = c0 + (cols - c0) / lanes * lanes;                     \
+    for (ptrdiff_t c = c0; c < c_end; c += lanes)                                 \
+        for (ptrdiff_t r = 0; r < rows; ++r) {                                    \
+            VT acc, x;                                                            \
+            if (accumulate) memcpy(&acc, out + r * ld_out + c, sizeof acc);       \
+            else memset(&acc, 0, sizeof acc);                                     \
+            for (ptrdiff_t j = 0; j < kernel_h; ++j) {                            \
+                const T *row = src + (r + j) * ld_src + c;                        \
+                const T *w = kernel + j * kernel_w;                               \
+                for (ptrdiff_t k = 0; k < kernel_w; ++k) {                        \
+                    memcpy(&x, row + k, sizeof x);                                \
+                    acc += x * w[k];                                              \
+                }                                                                 \
+            }                                                                     \
+            memcpy(out + r * ld_out + c, &acc, sizeof acc);                       \
+        }                                                                         \
+    return c_end;                                                                 \
+}
+
 #define CYCONV_DEFINE_VALID_CORR(NAME, T)                                         \
 typedef T NAME##_vec __attribute__((vector_size(CYCONV_VEC_BYTES)));              \
+typedef T NAME##_half __attribute__((vector_size(CYCONV_VEC_BYTES / 2)));         \
 enum { NAME##_lanes = CYCONV_VEC_BYTES / sizeof(T) };                             \
                                                                                   \
 CYCONV_INLINE NAME##_vec NAME##_load(const T *p) {                               \
@@ -118,6 +146,9 @@ CYCONV_INLINE void NAME##_rows4(const T *src, ptrdiff_t ld_src, const T *kernel,
     }                                                                             \
 }                                                                                 \
                                                                                   \
+CYCONV_DEFINE_NARROW(NAME##_narrow_full, T, NAME##_vec, CYCONV_VEC_BYTES)          \
+CYCONV_DEFINE_NARROW(NAME##_narrow_half, T, NAME##_half, CYCONV_VEC_BYTES / 2)    \
+                                                                                  \
 static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,                 \
                  ptrdiff_t kernel_h, ptrdiff_t kernel_w,                          \
                  T *out, ptrdiff_t ld_out, ptrdiff_t rows, ptrdiff_t cols,        \
@@ -154,10 +185,15 @@ static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,               
             NAME##_store(out + r * ld_out + c + NAME##_lanes, acc1);              \
         }                                                                         \
     }                                                                             \
+    /* Columns left of a whole tile: one vector, then half a vector, then scalars. */ \
+    ptrdiff_t c = NAME##_narrow_full(src, ld_src, kernel, kernel_h, kernel_w, out, ld_out, \
+                                     rows, vec_cols, cols, accumulate);           \
+    c = NAME##_narrow_half(src, ld_src, kernel, kernel_h, kernel_w, out, ld_out,  \
+                           rows, c, cols, accumulate);                            \
     for (ptrdiff_t rr = 0; rr < rows; ++rr)                                       \
-        for (ptrdiff_t c = vec_cols; c < cols; ++c)                               \
-            CYCONV_SCALAR_DOT(T, src, ld_src, kernel, kernel_h, kernel_w, rr, c,  \
-                              out[rr * ld_out + c], accumulate);                  \
+        for (ptrdiff_t cc = c; cc < cols; ++cc)                                   \
+            CYCONV_SCALAR_DOT(T, src, ld_src, kernel, kernel_h, kernel_w, rr, cc, \
+                              out[rr * ld_out + cc], accumulate);                 \
 }
 
 #else  /* no vector extensions: scalar loops */
