@@ -34,6 +34,12 @@
 #endif
 
 #define CYCONV_TILE_ROWS 4
+#if CYCONV_VECTOR_EXT
+/* Bytes of one row of a whole tile: outputs this wide need no narrow passes. */
+#  define CYCONV_TILE_BYTES (2 * CYCONV_VEC_BYTES)
+#else
+#  define CYCONV_TILE_BYTES 16
+#endif
 
 /* One output element, for the tile remainders; `result` is added to when
    `accumulate` is set. */

@@ -4,6 +4,7 @@
 cdef extern from "correlate_tile.h" nogil:
     const char *CYCONV_SIMD_LEVEL
     const char *CYCONV_BUILD_FLAGS
+    const int CYCONV_TILE_BYTES
     void cyconv_valid_corr_f32(const float *src, Py_ssize_t ld_src, const float *kernel,
                                Py_ssize_t kernel_h, Py_ssize_t kernel_w, float *out,
                                Py_ssize_t ld_out, Py_ssize_t rows, Py_ssize_t cols,

@@ -18,7 +18,11 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from cyconv._kernels.blas cimport gemm
-from cyconv._kernels.correlate_tile cimport cyconv_valid_corr_f32, cyconv_valid_corr_f64
+from cyconv._kernels.correlate_tile cimport (
+    CYCONV_TILE_BYTES,
+    cyconv_valid_corr_f32,
+    cyconv_valid_corr_f64,
+)
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
@@ -294,33 +298,37 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
 
 cdef inline void valid_correlate_add(const floating_t *src, Py_ssize_t ld_src,
                                      const floating_t *kernel, const Geometry *geo,
-                                     floating_t *out) noexcept nogil:
+                                     floating_t *out, Py_ssize_t ld_out, Py_ssize_t cols) noexcept nogil:
     """out += the valid correlation of src (out_h + kH - 1 rows) with one kernel plane."""
     if floating_t is float:
-        cyconv_valid_corr_f32(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
-                              geo.out_h, geo.out_w, 1)
+        cyconv_valid_corr_f32(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, ld_out,
+                              geo.out_h, cols, 1)
     else:
-        cyconv_valid_corr_f64(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, geo.out_w,
-                              geo.out_h, geo.out_w, 1)
+        cyconv_valid_corr_f64(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, ld_out,
+                              geo.out_h, cols, 1)
 
 
-cdef void pad_plane(const floating_t *plane, const Geometry *geo, floating_t *padded) noexcept nogil:
-    """The zero-padded window of one input plane that a stride-1, dilation-1 output reads."""
-    cdef Py_ssize_t ext_h = geo.out_h + geo.kernel_h - 1, ext_w = geo.out_w + geo.kernel_w - 1
+cdef void pad_plane(const floating_t *plane, const Geometry *geo, Py_ssize_t ld,
+                    floating_t *padded) noexcept nogil:
+    """The zero-padded window of one input plane that a stride-1, dilation-1 output reads.
+
+    Rows are ``ld`` long: columns past the window are zeros too.
+    """
+    cdef Py_ssize_t ext_h = geo.out_h + geo.kernel_h - 1
     cdef Py_ssize_t row, source_row
-    cdef Py_ssize_t first = min(geo.pad_left, ext_w)
-    cdef Py_ssize_t last = max(min(geo.width + geo.pad_left, ext_w), first)
+    cdef Py_ssize_t first = min(geo.pad_left, ld)
+    cdef Py_ssize_t last = max(min(geo.width + geo.pad_left, ld), first)
     cdef floating_t *dst
     for row in range(ext_h):
-        dst = padded + row * ext_w
+        dst = padded + row * ld
         source_row = row - geo.pad_top
         if source_row < 0 or source_row >= geo.height:
-            memset(dst, 0, ext_w * sizeof(floating_t))
+            memset(dst, 0, ld * sizeof(floating_t))
             continue
         memset(dst, 0, first * sizeof(floating_t))
         memcpy(dst + first, plane + source_row * geo.width + first - geo.pad_left,
                (last - first) * sizeof(floating_t))
-        memset(dst + last, 0, (ext_w - last) * sizeof(floating_t))
+        memset(dst + last, 0, (ld - last) * sizeof(floating_t))
 
 
 cdef void add_taps(const floating_t *plane, const floating_t *kernel, const Geometry *geo,
@@ -357,39 +365,55 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
 
     With stride and dilation 1 each input plane is zero-padded into a
     per-thread buffer and correlated by the register-tiled kernel of the
-    correlation family; otherwise every tap adds a strided row.
+    correlation family into a plane rounded up to whole tiles (planes are
+    often narrower than a tile), whose valid columns are then copied out;
+    otherwise every tap adds a strided row.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       (weight.shape[2], weight.shape[3]), stride, padding, dilation)
     cdef Py_ssize_t out_channels = out.shape[1], in_per_group = weight.shape[1]
     cdef Py_ssize_t out_per_group = out_channels // groups, items = x.shape[0] * out_channels
-    cdef Py_ssize_t item, n, co, ci, i
+    cdef Py_ssize_t item, n, co, ci, i, row
     cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 and geo.dil_w == 1
-    cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * (geo.out_w + geo.kernel_w - 1) \
+    cdef Py_ssize_t tile_cols = CYCONV_TILE_BYTES // sizeof(floating_t)
+    cdef Py_ssize_t wide_w = (geo.out_w + tile_cols - 1) // tile_cols * tile_cols
+    cdef Py_ssize_t pad_ld = wide_w + geo.kernel_w - 1
+    cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * pad_ld + geo.out_h * wide_w \
         if unit else 0
     cdef floating_t *out_plane
     cdef const floating_t *in_plane
     cdef floating_t *padded
+    cdef floating_t *wide
+    cdef floating_t initial
     cdef bint has_bias = bias.shape[0] > 0
     num_threads = <int>max(1, min(num_threads, items))
     cdef floating_t *buffers = alloc_buffers(num_threads, pad_len, <floating_t>0)
     try:
         with nogil, parallel(num_threads=num_threads):
             padded = buffers + omp_get_thread_num() * pad_len if buffers != NULL else NULL
+            wide = padded + (geo.out_h + geo.kernel_h - 1) * pad_ld if buffers != NULL else NULL
             for item in prange(items, schedule='dynamic'):
                 n = item // out_channels
                 co = item % out_channels
                 out_plane = &out[n, co, 0, 0]
-                for i in range(geo.out_h * geo.out_w):
-                    out_plane[i] = bias[co] if has_bias else 0
+                initial = bias[co] if has_bias else 0
+                if not unit:
+                    for i in range(geo.out_h * geo.out_w):
+                        out_plane[i] = initial
+                    for ci in range(in_per_group):
+                        add_taps(&x[n, (co // out_per_group) * in_per_group + ci, 0, 0],
+                                 &weight[co, ci, 0, 0], &geo, out_plane)
+                    continue
+                for i in range(geo.out_h * wide_w):
+                    wide[i] = initial
                 for ci in range(in_per_group):
                     in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
-                    if unit:
-                        pad_plane(in_plane, &geo, padded)
-                        valid_correlate_add(padded, geo.out_w + geo.kernel_w - 1,
-                                            &weight[co, ci, 0, 0], &geo, out_plane)
-                    else:
-                        add_taps(in_plane, &weight[co, ci, 0, 0], &geo, out_plane)
+                    pad_plane(in_plane, &geo, pad_ld, padded)
+                    valid_correlate_add(padded, pad_ld, &weight[co, ci, 0, 0], &geo, wide,
+                                        wide_w, wide_w)
+                for row in range(geo.out_h):
+                    memcpy(out_plane + row * geo.out_w, wide + row * wide_w,
+                           geo.out_w * sizeof(floating_t))
     finally:
         free(buffers)
 
