@@ -347,3 +347,17 @@ def test_large_outputs_reuse_freed_blocks_and_stay_ordinary_arrays(rng):
     np.testing.assert_allclose(third, expected, atol=1e-12)
     third.resize((10, 10), refcheck=False)  # realloc through the same handler
     assert third.shape == (10, 10)
+
+
+def test_output_cache_keeps_the_newest_blocks():
+    from cyconv._kernels import memory
+
+    sizes = [(memory.MIN_BLOCK_BYTES // 8 + 4096 * i) * 2 for i in range(memory.CACHE_BLOCKS + 2)]
+    addresses = []
+    for size in sizes:
+        block = memory.empty(size, np.float64)
+        addresses.append(block.ctypes.data)
+        del block
+    # Every older size was evicted to make room; the newest comes back.
+    again = memory.empty(sizes[-1], np.float64)
+    assert again.ctypes.data == addresses[-1]

@@ -5,8 +5,8 @@ reference machine, more than the 3x3 correlation that fills it) because
 glibc maps every block above 32 MiB anew and returns it on free.  Outputs
 allocated through ``empty`` use a numpy memory handler that keeps up to
 ``CACHE_BLOCKS`` freed blocks of at least ``MIN_BLOCK_BYTES`` (at most
-``CACHE_BYTES`` in all) and hands them out again for requests of nearly the
-same size, so repeated calls reuse memory that is already mapped.  The arrays
+``CACHE_BYTES`` in all; the oldest make room for newer ones) and hands them
+out again for requests of nearly the same size, so repeated calls reuse memory that is already mapped.  The arrays
 are ordinary owning numpy arrays: numpy remembers the handler of each array
 and gives its memory back through it, whatever context frees it.
 """
@@ -45,7 +45,8 @@ cdef extern from *:
             /* Nearly the same size only: a small request must not pin a huge block. */
             if (capacity >= size && capacity - size <= size / 4) {
                 found = cyconv_cached[i];
-                cyconv_cached[i] = cyconv_cached[--cyconv_cached_count];
+                memmove(cyconv_cached + i, cyconv_cached + i + 1,
+                        (--cyconv_cached_count - i) * sizeof(void *));
                 cyconv_cached_bytes -= capacity;
                 break;
             }
@@ -55,18 +56,26 @@ cdef extern from *:
     }
 
     static int cyconv_cache_keep(void *data) {
+        /* The newest blocks stay: older ones are evicted (freed) to make room, so
+           a cache full of one size does not turn away the size in use now. */
         size_t capacity = cyconv_capacity(data);
-        int kept = 0;
-        if (capacity < CYCONV_MIN_BLOCK_BYTES || cyconv_cache_lock == NULL) return 0;
+        void *evicted[CYCONV_CACHE_BLOCKS];
+        size_t n_evicted = 0;
+        if (capacity < CYCONV_MIN_BLOCK_BYTES || capacity > CYCONV_CACHE_BYTES
+                || cyconv_cache_lock == NULL) return 0;
         PyThread_acquire_lock(cyconv_cache_lock, WAIT_LOCK);
-        if (cyconv_cached_count < CYCONV_CACHE_BLOCKS
-                && cyconv_cached_bytes + capacity <= CYCONV_CACHE_BYTES) {
-            cyconv_cached[cyconv_cached_count++] = data;
-            cyconv_cached_bytes += capacity;
-            kept = 1;
+        while (cyconv_cached_count == CYCONV_CACHE_BLOCKS
+                || cyconv_cached_bytes + capacity > CYCONV_CACHE_BYTES) {
+            void *oldest = cyconv_cached[0];
+            cyconv_cached_bytes -= cyconv_capacity(oldest);
+            memmove(cyconv_cached, cyconv_cached + 1, --cyconv_cached_count * sizeof(void *));
+            evicted[n_evicted++] = oldest;
         }
+        cyconv_cached[cyconv_cached_count++] = data;
+        cyconv_cached_bytes += capacity;
         PyThread_release_lock(cyconv_cache_lock);
-        return kept;
+        for (size_t i = 0; i < n_evicted; ++i) free((char *)evicted[i] - CYCONV_HEADER_BYTES);
+        return 1;
     }
 
     static void *cyconv_block_malloc(void *ctx, size_t size) {
