@@ -424,50 +424,91 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                     tuple dilation, Py_ssize_t groups, int num_threads):
     """Gradients of direct_forward; grad_x is zeroed by the caller, grad_w is overwritten.
 
-    grad_x: one input plane per item (scatter of every output plane of its
-    group).  grad_w: one output channel per item, summed over the batch in
-    order through a per-thread row of partial sums (vectorisable, and the
-    same for any thread count).
+    grad_x: one input plane per item, gathering every output plane of its
+    group.  With stride and dilation 1 (and padding below the kernel size)
+    that is a 'valid' correlation of the zero-padded output gradient with
+    the flipped kernel, run by the register-tiled kernel into a plane rounded
+    up to whole tiles; otherwise every tap scatters a strided row.  grad_w:
+    one output channel per item, summed over the batch in order through a
+    per-thread row of partial sums (vectorisable, and the same for any
+    thread count).
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3],
                                       (weight.shape[2], weight.shape[3]), stride, padding,
                                       dilation)
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = grad_out.shape[1]
     cdef Py_ssize_t in_per_group = weight.shape[1], out_per_group = out_channels // groups
-    cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, col_offset
+    cdef Py_ssize_t item, n, co, ci, ci_local, ky, kx, oh, ow, col_offset, i, row
     cdef Span rows_in, cols_in
     cdef floating_t tap, total
     cdef floating_t *gx_row
     cdef floating_t *partial
     cdef const floating_t *go_row
     cdef const floating_t *in_row
+    cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 \
+        and geo.dil_w == 1 and geo.pad_top < geo.kernel_h and geo.pad_left < geo.kernel_w
+    # The transposed geometry: the output gradient padded by kernel - 1 - padding.
+    cdef Geometry transposed = make_geometry(
+        geo.out_h, geo.out_w, geo.height, geo.width, (geo.kernel_h, geo.kernel_w), (1, 1),
+        (geo.kernel_h - 1 - geo.pad_top, geo.kernel_w - 1 - geo.pad_left), (1, 1))
+    cdef Py_ssize_t tile_cols = CYCONV_TILE_BYTES // sizeof(floating_t)
+    cdef Py_ssize_t wide_w = (geo.width + tile_cols - 1) // tile_cols * tile_cols
+    cdef Py_ssize_t pad_ld = wide_w + geo.kernel_w - 1
+    cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w
+    cdef Py_ssize_t scratch_len = (geo.height + geo.kernel_h - 1) * pad_ld \
+        + geo.height * wide_w + taps if unit else 0
+    cdef floating_t *padded
+    cdef floating_t *wide
+    cdef floating_t *flipped
+    cdef int gx_threads = <int>max(1, min(num_threads, batch * channels))
     cdef int threads = <int>max(1, min(num_threads, out_channels))
     cdef floating_t *partials = alloc_buffers(threads, geo.out_w, <floating_t>0)
+    cdef floating_t *scratch = NULL
     try:
+        scratch = alloc_buffers(gx_threads, scratch_len, <floating_t>0)
         with nogil:
-            for item in prange(batch * channels, num_threads=num_threads, schedule='dynamic'):
-                n = item // channels
-                ci = item % channels
-                ci_local = ci % in_per_group
-                for co in range((ci // in_per_group) * out_per_group,
-                                (ci // in_per_group + 1) * out_per_group):
-                    for ky in range(geo.kernel_h):
-                        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                                   geo.out_h)
-                        for kx in range(geo.kernel_w):
-                            col_offset = kx * geo.dil_w - geo.pad_left
-                            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
-                            tap = weight[co, ci_local, ky, kx]
-                            for oh in range(rows_in.lo, rows_in.hi):
-                                go_row = &grad_out[n, co, oh, 0]
-                                gx_row = &grad_x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
-                                                                 - geo.pad_top) * geo.width + col_offset
-                                if geo.stride_w == 1:
-                                    for ow in range(cols_in.lo, cols_in.hi):
-                                        gx_row[ow] += tap * go_row[ow]
-                                else:
-                                    for ow in range(cols_in.lo, cols_in.hi):
-                                        gx_row[ow * geo.stride_w] += tap * go_row[ow]
+            with parallel(num_threads=gx_threads):
+                padded = scratch + omp_get_thread_num() * scratch_len if scratch != NULL else NULL
+                wide = padded + (geo.height + geo.kernel_h - 1) * pad_ld if scratch != NULL else NULL
+                flipped = wide + geo.height * wide_w if scratch != NULL else NULL
+                for item in prange(batch * channels, schedule='dynamic'):
+                    n = item // channels
+                    ci = item % channels
+                    ci_local = ci % in_per_group
+                    if unit:
+                        for i in range(geo.height * wide_w):
+                            wide[i] = 0
+                        for co in range((ci // in_per_group) * out_per_group,
+                                        (ci // in_per_group + 1) * out_per_group):
+                            for i in range(taps):
+                                flipped[i] = (&weight[co, ci_local, 0, 0])[taps - 1 - i]
+                            pad_plane(&grad_out[n, co, 0, 0], &transposed, pad_ld, padded)
+                            valid_correlate_add(padded, pad_ld, flipped, &transposed, wide,
+                                                wide_w, wide_w)
+                        for row in range(geo.height):
+                            gx_row = &grad_x[n, ci, row, 0]
+                            for i in range(geo.width):
+                                gx_row[i] += wide[row * wide_w + i]
+                        continue
+                    for co in range((ci // in_per_group) * out_per_group,
+                                    (ci // in_per_group + 1) * out_per_group):
+                        for ky in range(geo.kernel_h):
+                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h,
+                                                 geo.height, geo.out_h)
+                            for kx in range(geo.kernel_w):
+                                col_offset = kx * geo.dil_w - geo.pad_left
+                                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                                tap = weight[co, ci_local, ky, kx]
+                                for oh in range(rows_in.lo, rows_in.hi):
+                                    go_row = &grad_out[n, co, oh, 0]
+                                    gx_row = &grad_x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
+                                                                     - geo.pad_top) * geo.width + col_offset
+                                    if geo.stride_w == 1:
+                                        for ow in range(cols_in.lo, cols_in.hi):
+                                            gx_row[ow] += tap * go_row[ow]
+                                    else:
+                                        for ow in range(cols_in.lo, cols_in.hi):
+                                            gx_row[ow * geo.stride_w] += tap * go_row[ow]
             with parallel(num_threads=threads):
                 partial = partials + omp_get_thread_num() * geo.out_w
                 for co in prange(out_channels, schedule='dynamic'):
@@ -497,4 +538,5 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                                     total = total + partial[ow]
                                 grad_w[co, ci_local, ky, kx] = total
     finally:
+        free(scratch)
         free(partials)
