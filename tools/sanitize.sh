@@ -10,6 +10,9 @@
 # Environment:
 #   CYCONV_SANITIZE_DIR  where the instrumented copy is built (default build-asan/)
 #   HYPOTHESIS_PROFILE   as for the ordinary suite
+#
+# Needs the build requirements of pyproject.toml (setuptools>=77, Cython>=3,
+# numpy, scipy) in the running Python, since it calls setup.py directly.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build_dir="${CYCONV_SANITIZE_DIR:-$repo/build-asan}"
