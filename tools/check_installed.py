@@ -80,8 +80,11 @@ def main():
         source = os.path.realpath(args.source)
         assert os.path.commonpath([home, source]) != source, f"cyconv imported from {home}"
     for mod in pkgutil.walk_packages(cyconv.__path__, "cyconv."):
-        if mod.name != "cyconv.__main__":
-            importlib.import_module(mod.name)
+        if mod.name == "cyconv.__main__":
+            continue
+        if mod.name == "cyconv.dask" and importlib.util.find_spec("dask") is None:
+            continue  # the optional extra: without dask its import says what to install
+        importlib.import_module(mod.name)
     print("cyconv", cyconv.__version__, "from", home)
 
     if sys.platform.startswith("linux") and runtime.openmp_enabled():

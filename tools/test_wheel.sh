@@ -7,7 +7,7 @@
 #      the .pyx/.pxd/.h sources and no generated .c/.so;
 #   3. `auditwheel repair` to a manylinux wheel that bundles libgomp (Linux);
 #   4. a brand-new venv with no build tools (no setuptools, no Cython; binary
-#      wheels only) gets the repaired wheel and its test extra;
+#      wheels only) gets the repaired wheel and its test and dask extras;
 #   5. from a directory outside the source tree: the whole test suite,
 #      tools/check_installed.py (imported from the venv, bundled libgomp, SIMD
 #      dispatch with and without CYCONV_SIMD=baseline), the parity tests with
@@ -106,11 +106,11 @@ if wanted - built:
     sys.exit(f"wheel lacks compiled extensions for {sorted(wanted - built)}")
 EOF
 
-step "brand-new venv without build tools: the wheel and its test extra only"
+step "brand-new venv without build tools: the wheel and its test and dask extras only"
 venv="$tmp/venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip uninstall --quiet --yes setuptools 2>/dev/null || true
-"$venv/bin/python" -m pip install --quiet --only-binary=:all: "${wheel}[test]"
+"$venv/bin/python" -m pip install --quiet --only-binary=:all: "${wheel}[test,dask]"
 vpy="$venv/bin/python"
 
 work="$tmp/outside"          # run from here: the source tree is not on sys.path
