@@ -243,7 +243,9 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
         else:
             with nogil, parallel(num_threads=num_threads):
                 tile = tiles + omp_get_thread_num() * tile_len
-                for block in prange(n_blocks, schedule='static'):
+                # Dynamic: when another process holds a core, the thread that runs takes
+                # over the blocks instead of waiting for its descheduled partner.
+                for block in prange(n_blocks, schedule='dynamic'):
                     row0 = block * block_rows
                     correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
                                     &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
