@@ -366,7 +366,7 @@ torch_cases = pytest.mark.parametrize(
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matches_torch_forward_and_autograd(rng, x_shape, w_shape, stride, padding, dilation,
                                             groups, dtype):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     x, weight, bias = _case_arrays(rng, x_shape, w_shape, dtype)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
     expected = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, dilation, groups)
@@ -384,7 +384,7 @@ def test_matches_torch_forward_and_autograd(rng, x_shape, w_shape, stride, paddi
     (3, 1, 0, 1), ((2, 3), (2, 1), (1, 0), (1, 2)), (1, 3, 2, 1),
 ])
 def test_matches_torch_unfold_and_fold(rng, kernel, stride, padding, dilation):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     x = rng.standard_normal((2, 3, 8, 9)).astype(np.float32)
     cols = cyconv.im2col(x, kernel, stride, padding, dilation)
     expected = torch.nn.functional.unfold(torch.tensor(x), kernel, dilation, padding, stride)
@@ -395,7 +395,7 @@ def test_matches_torch_unfold_and_fold(rng, kernel, stride, padding, dilation):
 
 
 def test_torch_rejects_what_cyconv_rejects():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     for kwargs in (dict(padding="same", stride=2), dict(dilation=3), dict(padding=-1)):
         with pytest.raises((RuntimeError, ValueError)):
             torch.nn.functional.conv2d(torch.tensor(X), torch.tensor(W), **kwargs)

@@ -201,7 +201,7 @@ def test_pool_invalid_arguments(make, word):
 
 
 def test_layers_match_torch_modules(rng):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     layer = Conv2D(2, 4, 3, stride=2, padding=1, dtype=np.float64, rng=rng)
     module = torch.nn.Conv2d(2, 4, 3, stride=2, padding=1, dtype=torch.float64)
     with torch.no_grad():

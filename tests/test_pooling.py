@@ -365,7 +365,7 @@ TORCH_CASES = list(itertools.product(
 
 @pytest.mark.parametrize("window, ceil_mode", TORCH_CASES)
 def test_max_pool2d_matches_torch(rng, window, ceil_mode):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     functional = torch.nn.functional
     x = tied_input(rng, (2, 3, 11, 10), np.float32)
     tensor = torch.from_numpy(x).requires_grad_()
@@ -384,7 +384,7 @@ def test_max_pool2d_matches_torch(rng, window, ceil_mode):
 @pytest.mark.parametrize("count_include_pad, divisor_override",
                          [(True, None), (False, None), (False, 2)])
 def test_avg_pool2d_matches_torch(rng, window, ceil_mode, count_include_pad, divisor_override):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     kernel, stride, padding, _ = window
     options = (ceil_mode, count_include_pad, divisor_override)
     x = rng.standard_normal((2, 3, 11, 10)).astype(np.float32)
