@@ -152,12 +152,15 @@ def _is_pointwise(conv):
 
 
 def _tile_rows(conv, pointwise):
-    """Output rows per work item: bounded column buffer, enough items for the threads."""
+    """Output rows per work item: bounded buffers, enough items for the threads.
+
+    A tile's buffers are its column matrix (none when pointwise) and its
+    pixel-major GEMM result, each at most ``COLUMN_BUFFER_BYTES``.
+    """
     batch, _, out_h, out_w = conv.out_shape
-    rows = out_h
-    if not pointwise:
-        depth = conv.weight[0].size
-        rows = min(rows, max(1, COLUMN_BUFFER_BYTES // (depth * out_w * conv.dtype.itemsize)))
+    out_per_group = conv.weight.shape[0] // conv.groups
+    widest = out_per_group if pointwise else max(out_per_group, conv.weight[0].size)
+    rows = min(out_h, max(1, COLUMN_BUFFER_BYTES // (widest * out_w * conv.dtype.itemsize)))
     if 0 < batch < MIN_WORK_ITEMS:
         tiles_per_image = -(-MIN_WORK_ITEMS // batch)
         rows = min(rows, -(-out_h // tiles_per_image))
@@ -332,17 +335,24 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         raise ValueError(f"grad_output must have the output's shape {expected}, got {grad_output.shape}")
     dtype = conv.dtype
     grad_output = _native(grad_output, dtype).reshape(conv.out_shape)
-    grad_x = np.zeros(conv.x.shape, dtype=dtype)
-    grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
     if conv.x.shape[0] == 0:
-        return _unbatch(grad_x, conv.batched), np.zeros(conv.weight.shape, dtype), grad_bias
+        return (_unbatch(np.zeros(conv.x.shape, dtype), conv.batched),
+                np.zeros(conv.weight.shape, dtype), np.zeros(conv.weight.shape[0], dtype))
     x = _native(conv.x, dtype)
     top_left = (conv.padding[0][0], conv.padding[1][0])
     if _uses_direct_kernel(conv):
-        grad_weight = np.empty(conv.weight.shape, dtype=dtype)
-        _kernels.direct_backward(grad_output, x, _native(conv.weight, dtype), grad_x, grad_weight,
-                                 conv.stride, top_left, conv.dilation, conv.groups, threads)
-        return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
+        grad_x = memory.empty(conv.x.shape, dtype)
+        out_channels, in_per_group, kernel_h, kernel_w = conv.weight.shape
+        grad_w_parts = np.empty((x.shape[0], out_channels, in_per_group, kernel_h * kernel_w),
+                                dtype=dtype)
+        grad_b_parts = np.empty((x.shape[0], out_channels), dtype=dtype)
+        _kernels.direct_backward(grad_output, x, _native(conv.weight, dtype), grad_x, grad_w_parts,
+                                 grad_b_parts, conv.stride, top_left, conv.dilation, conv.groups,
+                                 threads)
+        grad_weight = grad_w_parts.sum(axis=0).reshape(conv.weight.shape)
+        return _unbatch(grad_x, conv.batched), grad_weight, grad_b_parts.sum(axis=0)
+    grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
+    grad_x = np.zeros(conv.x.shape, dtype=dtype)
     pointwise = _is_pointwise(conv)
     weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
     tile_rows = _tile_rows(conv, pointwise)

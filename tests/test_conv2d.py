@@ -119,6 +119,37 @@ def test_gradients_match_finite_differences(rng):
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("w_shape, padding, groups", [
+    ((4, 1, 3, 3), 0, 4),     # depthwise, direct kernel
+    ((4, 1, 3, 3), 1, 4),
+    ((8, 2, 3, 2), (1, 0), 2),
+    ((6, 4, 3, 3), 1, 1),     # im2col + GEMM
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_non_finite_values_reach_what_the_reference_gives(rng, w_shape, padding, groups,
+                                                                  dtype):
+    """inf and NaN spread exactly as far as the scattered windows spread them:
+    the fast paths read padding and whole-vector tails that the sums must not
+    include (0 * NaN is NaN)."""
+    x = rng.standard_normal((2, 4, 6, 19)).astype(dtype)
+    weight = rng.standard_normal(w_shape).astype(dtype)
+    x[1, 0, 0, -1] = np.nan
+    x[0, -1, -1, 0] = -np.inf
+    weight[0, 0, 0, 0] = np.nan
+    weight[-1, 0, -1, 1] = np.inf
+    pads = _pads(padding, w_shape, 1)
+    grad_out = rng.standard_normal(cyconv.conv2d(x, weight, None, 1, padding, 1, groups).shape)
+    got = cyconv.conv2d_backward(grad_out.astype(dtype), x, weight, 1, padding, 1, groups)
+    want = conv2d_backward_reference(grad_out.astype(dtype), x, weight, (1, 1), pads, (1, 1),
+                                     groups)
+    for got_part, want_part in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(got_part), np.isnan(want_part))
+        np.testing.assert_array_equal(np.isposinf(got_part), np.isposinf(want_part))
+        np.testing.assert_array_equal(np.isneginf(got_part), np.isneginf(want_part))
+        finite = np.isfinite(want_part)
+        np.testing.assert_allclose(got_part[finite], want_part[finite], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
                          [CASES[0], CASES[3], CASES[5], ((1, 32, 30, 30), (16, 32, 3, 3), 1, 1, 1, 1)])
 def test_float32_is_computed_in_float32(rng, x_shape, w_shape, stride, padding, dilation, groups):

@@ -16,6 +16,7 @@
 #define CYCONV_CORRELATE_TILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -220,6 +221,177 @@ static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,               
 
 CYCONV_DEFINE_VALID_CORR(cyconv_valid_corr_f32, float)
 CYCONV_DEFINE_VALID_CORR(cyconv_valid_corr_f64, double)
+
+/*
+ * The small 'valid' correlation of a convolution's weight gradient:
+ *
+ *     out[j * kernel_w + k] = sum_{r < rows, c < cols} grad[r, c] * src[r + j, c + k]
+ *
+ * The kernel (here the output gradient) is as large as the output and the
+ * result is kernel_h x kernel_w, so the tile kernel above does not fit: each
+ * loaded gradient vector instead feeds one accumulator per tap of a kernel
+ * row.  Rows of both operands are read in whole vectors, up to `cols`
+ * rounded up (callers leave room); lanes are summed in a fixed order, so the
+ * result does not depend on anything but the operands.  cyconv_sum, the bias gradient's
+ * plane sum, takes whole vectors likewise.
+ */
+#if CYCONV_VECTOR_EXT
+/* Taps of one kernel row accumulated together, in registers. */
+#  define CYCONV_WEIGHT_TAPS 8
+#  define CYCONV_WEIGHT_LANES(T) (CYCONV_VEC_BYTES / (ptrdiff_t)sizeof(T))
+/* Bytes the gradient columns given to cyconv_weight_corr come in multiples of. */
+#  define CYCONV_WEIGHT_COL_BYTES CYCONV_VEC_BYTES
+
+#define CYCONV_DEFINE_WEIGHT_CORR(NAME, T, IT)                                    \
+typedef T NAME##_vec __attribute__((vector_size(CYCONV_VEC_BYTES)));              \
+typedef IT NAME##_bits __attribute__((vector_size(CYCONV_VEC_BYTES)));            \
+                                                                                  \
+/* Taps [k0, k0 + taps) of kernel row j; inlined with constant `taps`. */        \
+CYCONV_INLINE void NAME##_taps(const T *src, ptrdiff_t ld_src, const T *grad,     \
+        ptrdiff_t ld_grad, ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t j,           \
+        ptrdiff_t k0, ptrdiff_t taps, T *out)                                     \
+{                                                                                 \
+    const ptrdiff_t lanes = CYCONV_WEIGHT_LANES(T);                               \
+    const ptrdiff_t whole = cols - cols % lanes;                                  \
+    NAME##_vec acc[CYCONV_WEIGHT_TAPS], g, x;                                     \
+    NAME##_bits valid, product;                                                   \
+    for (ptrdiff_t lane = 0; lane < lanes; ++lane)                                \
+        valid[lane] = whole + lane < cols ? -1 : 0;                               \
+    memset(acc, 0, sizeof acc);                                                   \
+    for (ptrdiff_t r = 0; r < rows; ++r) {                                        \
+        const T *grow = grad + r * ld_grad;                                       \
+        const T *srow = src + (r + j) * ld_src + k0;                              \
+        for (ptrdiff_t c = 0; c < whole; c += lanes) {                            \
+            memcpy(&g, grow + c, sizeof g);                                       \
+            for (ptrdiff_t k = 0; k < taps; ++k) {                                \
+                memcpy(&x, srow + c + k, sizeof x);                               \
+                acc[k] += g * x;                                                  \
+            }                                                                     \
+        }                                                                         \
+        if (whole == cols) continue;                                              \
+        /* The partial vector: lanes past `cols` are dropped from the products,  \
+           so whatever the buffers hold there (even inf or NaN) adds nothing. */  \
+        memcpy(&g, grow + whole, sizeof g);                                       \
+        for (ptrdiff_t k = 0; k < taps; ++k) {                                    \
+            memcpy(&x, srow + whole + k, sizeof x);                               \
+            x *= g;                                                               \
+            memcpy(&product, &x, sizeof x);                                       \
+            product &= valid;                                                     \
+            memcpy(&x, &product, sizeof x);                                       \
+            acc[k] += x;                                                          \
+        }                                                                         \
+    }                                                                             \
+    for (ptrdiff_t k = 0; k < taps; ++k) {                                        \
+        T total = 0;                                                              \
+        for (ptrdiff_t lane = 0; lane < lanes; ++lane)                            \
+            total += acc[k][lane];                                                \
+        out[k] = total;                                                           \
+    }                                                                             \
+}                                                                                 \
+                                                                                  \
+static inline void NAME(const T *src, ptrdiff_t ld_src, const T *grad, ptrdiff_t ld_grad, \
+                 ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t kernel_h,              \
+                 ptrdiff_t kernel_w, T *out)                                      \
+{                                                                                 \
+    for (ptrdiff_t j = 0; j < kernel_h; ++j) {                                    \
+        T *out_row = out + j * kernel_w;                                          \
+        switch (kernel_w) {                                                       \
+        case 1: NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, 0, 1, out_row); break; \
+        case 2: NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, 0, 2, out_row); break; \
+        case 3: NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, 0, 3, out_row); break; \
+        case 5: NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, 0, 5, out_row); break; \
+        case 7: NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, 0, 7, out_row); break; \
+        default:                                                                  \
+            for (ptrdiff_t k0 = 0; k0 < kernel_w; k0 += CYCONV_WEIGHT_TAPS) {     \
+                ptrdiff_t taps = kernel_w - k0;                                   \
+                NAME##_taps(src, ld_src, grad, ld_grad, rows, cols, j, k0,        \
+                            taps < CYCONV_WEIGHT_TAPS ? taps : CYCONV_WEIGHT_TAPS, \
+                            out_row + k0);                                        \
+            }                                                                     \
+        }                                                                         \
+    }                                                                             \
+}
+
+/* The sum of `count` elements, a whole number of vectors; lanes in a fixed order. */
+#define CYCONV_DEFINE_SUM(NAME, T)                                                \
+static inline T NAME(const T *data, ptrdiff_t count)                                   \
+{                                                                                 \
+    typedef T vec __attribute__((vector_size(CYCONV_VEC_BYTES)));                 \
+    vec acc = {0}, v;                                                             \
+    T total = 0;                                                                  \
+    for (ptrdiff_t i = 0; i < count; i += CYCONV_WEIGHT_LANES(T)) {               \
+        memcpy(&v, data + i, sizeof v);                                           \
+        acc += v;                                                                 \
+    }                                                                             \
+    for (ptrdiff_t lane = 0; lane < CYCONV_WEIGHT_LANES(T); ++lane)               \
+        total += acc[lane];                                                       \
+    return total;                                                                 \
+}
+
+/* dst[i] = src[i] (+ shift when `add`) for i < count, non-overlapping rows.
+   Rows at least a vector long are done in whole vectors, the last one
+   overlapping the one before, so short rows need no scalar tail. */
+#define CYCONV_DEFINE_COPY_ROW(NAME, T)                                           \
+CYCONV_INLINE void NAME(T *dst, const T *src, ptrdiff_t count, int add, T shift)  \
+{                                                                                 \
+    typedef T vec __attribute__((vector_size(CYCONV_VEC_BYTES)));                 \
+    const ptrdiff_t lanes = CYCONV_WEIGHT_LANES(T);                               \
+    vec v;                                                                        \
+    if (count < lanes) {                                                          \
+        for (ptrdiff_t i = 0; i < count; ++i) dst[i] = add ? src[i] + shift : src[i]; \
+        return;                                                                   \
+    }                                                                             \
+    for (ptrdiff_t i = 0;; i += lanes) {                                          \
+        if (i > count - lanes) i = count - lanes;                                 \
+        memcpy(&v, src + i, sizeof v);                                            \
+        if (add) v += shift;                                                      \
+        memcpy(dst + i, &v, sizeof v);                                            \
+        if (i == count - lanes) return;                                           \
+    }                                                                             \
+}
+
+#else  /* no vector extensions: scalar loops */
+
+#  define CYCONV_WEIGHT_COL_BYTES 1
+
+#define CYCONV_DEFINE_COPY_ROW(NAME, T)                                           \
+CYCONV_INLINE void NAME(T *dst, const T *src, ptrdiff_t count, int add, T shift)  \
+{                                                                                 \
+    for (ptrdiff_t i = 0; i < count; ++i) dst[i] = add ? src[i] + shift : src[i]; \
+}
+
+#define CYCONV_DEFINE_SUM(NAME, T)                                                \
+static inline T NAME(const T *data, ptrdiff_t count)                                   \
+{                                                                                 \
+    T total = 0;                                                                  \
+    for (ptrdiff_t i = 0; i < count; ++i) total += data[i];                       \
+    return total;                                                                 \
+}
+
+#define CYCONV_DEFINE_WEIGHT_CORR(NAME, T, IT)                                    \
+static inline void NAME(const T *src, ptrdiff_t ld_src, const T *grad, ptrdiff_t ld_grad, \
+                 ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t kernel_h,              \
+                 ptrdiff_t kernel_w, T *out)                                      \
+{                                                                                 \
+    for (ptrdiff_t j = 0; j < kernel_h; ++j)                                      \
+        for (ptrdiff_t k = 0; k < kernel_w; ++k) {                                \
+            T total = 0;                                                          \
+            for (ptrdiff_t r = 0; r < rows; ++r)                                  \
+                for (ptrdiff_t c = 0; c < cols; ++c)                              \
+                    total += grad[r * ld_grad + c] * src[(r + j) * ld_src + c + k]; \
+            out[j * kernel_w + k] = total;                                        \
+        }                                                                         \
+}
+
+#endif
+
+CYCONV_DEFINE_WEIGHT_CORR(cyconv_weight_corr_f32, float, int32_t)
+CYCONV_DEFINE_WEIGHT_CORR(cyconv_weight_corr_f64, double, int64_t)
+CYCONV_DEFINE_SUM(cyconv_sum_f32, float)
+CYCONV_DEFINE_SUM(cyconv_sum_f64, double)
+CYCONV_DEFINE_COPY_ROW(cyconv_copy_row_f32, float)
+CYCONV_DEFINE_COPY_ROW(cyconv_copy_row_f64, double)
+
 
 #ifndef CYCONV_BUILD_FLAGS  /* setup.py defines it; other builds report nothing */
 #  define CYCONV_BUILD_FLAGS ""

@@ -14,14 +14,22 @@ padding.  The top/left padding only shifts the window; the bottom/right
 padding is implied by the output size, which the caller passes.
 """
 from cython.parallel cimport parallel, prange
+from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from cyconv._kernels.blas cimport gemm
 from cyconv._kernels.correlate_tile cimport (
     CYCONV_TILE_BYTES,
+    CYCONV_WEIGHT_COL_BYTES,
+    cyconv_copy_row_f32,
+    cyconv_copy_row_f64,
+    cyconv_sum_f32,
+    cyconv_sum_f64,
     cyconv_valid_corr_f32,
     cyconv_valid_corr_f64,
+    cyconv_weight_corr_f32,
+    cyconv_weight_corr_f64,
 )
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
@@ -174,6 +182,31 @@ def col2im(const floating_t[:, :, ::1] cols, floating_t[:, :, :, ::1] image,
                         geo.out_h, &image[plane // channels, plane % channels, 0, 0])
 
 
+cdef enum:
+    # Pixels per block of transpose_tile: a block of the pixel-major tile,
+    # read once per channel, stays in the L1 cache.
+    TRANSPOSE_BLOCK = 64
+
+
+cdef void transpose_tile(const floating_t *tile, Py_ssize_t pixels, Py_ssize_t channels,
+                         const floating_t *bias, floating_t *out, Py_ssize_t plane) noexcept nogil:
+    """out[co * plane + p] = tile[p * channels + co] (+ bias[co] unless ``bias`` is NULL)."""
+    cdef Py_ssize_t index, block, p, co
+    cdef floating_t *dst
+    cdef const floating_t *src
+    for index in range((pixels + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK):
+        block = index * TRANSPOSE_BLOCK
+        for co in range(channels):
+            dst = out + co * plane
+            src = tile + co
+            if bias != NULL:
+                for p in range(block, min(block + TRANSPOSE_BLOCK, pixels)):
+                    dst[p] = src[p * channels] + bias[co]
+            else:
+                for p in range(block, min(block + TRANSPOSE_BLOCK, pixels)):
+                    dst[p] = src[p * channels]
+
+
 def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weight,
                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                  tuple kernel, tuple stride, tuple padding, tuple dilation,
@@ -183,6 +216,12 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     ``weight`` is (C_out, C_in/groups * kH * kW); ``bias`` is empty for none.
     ``direct`` (1x1 kernel, stride 1, no padding): the input is its own column
     matrix and is multiplied in place, without a copy.
+
+    The GEMM computes the tile pixel-major, ``cols^T . weight^T``, into a
+    per-thread buffer that transpose_tile then writes out with the bias:
+    OpenBLAS packs the column matrix about twice as fast as an operand of
+    that product than as the left operand of ``weight . cols`` (measured
+    with sgemm on these shapes), which is more than the transposition costs.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       kernel, stride, padding, dilation)
@@ -190,41 +229,37 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     cdef Py_ssize_t out_per_group = out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
     cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
-    cdef Py_ssize_t item, n, row0, rows, group, co, i
+    cdef Py_ssize_t item, n, row0, tile_len, group
     cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
+    cdef Py_ssize_t buffer_len = col_len + out_per_group * tile_rows * geo.out_w
     cdef bint has_bias = bias.shape[0] > 0
-    cdef floating_t beta
     cdef const floating_t *columns
-    cdef floating_t *c_block
+    cdef Py_ssize_t ld_columns
     cdef floating_t *buffer
     num_threads = <int>max(1, min(num_threads, batch * n_tiles))
-    cdef floating_t *buffers = alloc_buffers(num_threads, col_len, <floating_t>0)
+    cdef floating_t *buffers = alloc_buffers(num_threads, buffer_len, <floating_t>0)
     try:
         with nogil, parallel(num_threads=num_threads):
-            buffer = buffers + omp_get_thread_num() * col_len if buffers != NULL else NULL
+            buffer = buffers + omp_get_thread_num() * buffer_len
             for item in prange(batch * n_tiles, schedule='dynamic'):
                 n = item // n_tiles
                 row0 = (item % n_tiles) * tile_rows
-                rows = min(tile_rows, geo.out_h - row0)
+                tile_len = min(tile_rows, geo.out_h - row0) * geo.out_w
                 for group in range(groups):
-                    c_block = &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
-                    beta = 0
-                    if has_bias:
-                        beta = 1
-                        for co in range(out_per_group):
-                            for i in range(rows * geo.out_w):
-                                c_block[co * plane + i] = bias[group * out_per_group + co]
                     if direct:
                         columns = &x[n, group * in_per_group, 0, 0] + row0 * geo.width
-                        gemm(False, False, out_per_group, rows * geo.out_w, depth, 1,
-                             &weight[group * out_per_group, 0], depth, columns, in_plane,
-                             beta, c_block, plane)
+                        ld_columns = in_plane
                     else:
                         im2col_tile(&x[n, group * in_per_group, 0, 0], in_per_group, &geo,
-                                    row0, rows, buffer)
-                        gemm(False, False, out_per_group, rows * geo.out_w, depth, 1,
-                             &weight[group * out_per_group, 0], depth, buffer, rows * geo.out_w,
-                             beta, c_block, plane)
+                                    row0, tile_len // geo.out_w, buffer)
+                        columns = buffer
+                        ld_columns = tile_len
+                    gemm(True, True, tile_len, out_per_group, depth, 1, columns, ld_columns,
+                         &weight[group * out_per_group, 0], depth, 0, buffer + col_len,
+                         out_per_group)
+                    transpose_tile(buffer + col_len, tile_len, out_per_group,
+                                   &bias[group * out_per_group] if has_bias else NULL,
+                                   &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w, plane)
     finally:
         free(buffers)
 
@@ -296,39 +331,117 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
         free(buffers)
 
 
-cdef inline void valid_correlate_add(const floating_t *src, Py_ssize_t ld_src,
-                                     const floating_t *kernel, const Geometry *geo,
-                                     floating_t *out, Py_ssize_t ld_out, Py_ssize_t cols) noexcept nogil:
-    """out += the valid correlation of src (out_h + kH - 1 rows) with one kernel plane."""
+cdef inline void valid_correlate(const floating_t *src, Py_ssize_t ld_src,
+                                 const floating_t *kernel, const Geometry *geo,
+                                 floating_t *out, Py_ssize_t ld_out, Py_ssize_t cols,
+                                 bint accumulate) noexcept nogil:
+    """out (+)= the valid correlation of src (out_h + kH - 1 rows) with one kernel plane."""
     if floating_t is float:
         cyconv_valid_corr_f32(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, ld_out,
-                              geo.out_h, cols, 1)
+                              geo.out_h, cols, accumulate)
     else:
         cyconv_valid_corr_f64(src, ld_src, kernel, geo.kernel_h, geo.kernel_w, out, ld_out,
-                              geo.out_h, cols, 1)
+                              geo.out_h, cols, accumulate)
 
 
-cdef void pad_plane(const floating_t *plane, const Geometry *geo, Py_ssize_t ld,
-                    floating_t *padded) noexcept nogil:
-    """The zero-padded window of one input plane that a stride-1, dilation-1 output reads.
+cdef inline void weight_correlate(const floating_t *src, Py_ssize_t ld_src,
+                                  const floating_t *grad, Py_ssize_t ld_grad,
+                                  const Geometry *geo, Py_ssize_t cols,
+                                  floating_t *out) noexcept nogil:
+    """out[kH, kW] = the valid correlation of src with the (out_h, cols) plane grad.
 
-    Rows are ``ld`` long: columns past the window are zeros too.
+    Rows of both are read in whole vectors past ``cols``: ``ld_grad`` and
+    ``ld_src - kW + 1`` must be ``cols`` rounded up to CYCONV_WEIGHT_COL_BYTES.
     """
-    cdef Py_ssize_t ext_h = geo.out_h + geo.kernel_h - 1
+    if floating_t is float:
+        cyconv_weight_corr_f32(src, ld_src, grad, ld_grad, geo.out_h, cols, geo.kernel_h,
+                               geo.kernel_w, out)
+    else:
+        cyconv_weight_corr_f64(src, ld_src, grad, ld_grad, geo.out_h, cols, geo.kernel_h,
+                               geo.kernel_w, out)
+
+
+cdef inline void copy_row(floating_t *dst, const floating_t *src, Py_ssize_t count,
+                          bint add, floating_t shift) noexcept nogil:
+    """dst[:count] = src[:count] (+ shift when ``add``), in whole vectors for short rows too."""
+    if floating_t is float:
+        cyconv_copy_row_f32(dst, src, count, add, shift)
+    else:
+        cyconv_copy_row_f64(dst, src, count, add, shift)
+
+
+cdef inline floating_t plane_sum(const floating_t *data, Py_ssize_t count) noexcept nogil:
+    """The sum of ``count`` elements, a whole number of weight-gradient columns."""
+    if floating_t is float:
+        return cyconv_sum_f32(data, count)
+    else:
+        return cyconv_sum_f64(data, count)
+
+
+cdef bint all_finite(const floating_t[:, :, :, ::1] values) noexcept:
+    cdef Py_ssize_t a, b, c, d
+    for a in range(values.shape[0]):
+        for b in range(values.shape[1]):
+            for c in range(values.shape[2]):
+                for d in range(values.shape[3]):
+                    if not isfinite(values[a, b, c, d]):
+                        return False
+    return True
+
+
+cdef inline Py_ssize_t round_up(Py_ssize_t size, Py_ssize_t multiple) noexcept nogil:
+    return (size + multiple - 1) // multiple * multiple
+
+
+cdef inline Py_ssize_t chunk_for(Py_ssize_t items, int num_threads) noexcept nogil:
+    """Items per dynamic-schedule chunk: about 16 chunks a thread, so a thread
+    that starts late takes fewer, without one scheduling call per small item."""
+    return max(1, items // (16 * num_threads))
+
+
+cdef inline Span window_columns(const Geometry *geo, Py_ssize_t ld) noexcept nogil:
+    """Columns [lo, hi) of a padded row (``ld`` long) that hold input pixels."""
+    cdef Span columns
+    columns.lo = min(geo.pad_left, ld)
+    columns.hi = max(min(geo.width + geo.pad_left, ld), columns.lo)
+    return columns
+
+
+cdef void zero_padding(const Geometry *geo, Py_ssize_t ld, floating_t *padded) noexcept nogil:
+    """Zero every cell of a padded plane that pad_plane does not write.
+
+    A stride-1, dilation-1 output reads ``out_h + kernel_h - 1`` padded rows
+    of ``ld`` columns.  The zeros depend on the geometry only, so a buffer
+    reused for many planes of one geometry is zeroed once.
+    """
     cdef Py_ssize_t row, source_row
-    cdef Py_ssize_t first = min(geo.pad_left, ld)
-    cdef Py_ssize_t last = max(min(geo.width + geo.pad_left, ld), first)
+    cdef Span columns = window_columns(geo, ld)
     cdef floating_t *dst
-    for row in range(ext_h):
+    for row in range(geo.out_h + geo.kernel_h - 1):
         dst = padded + row * ld
         source_row = row - geo.pad_top
         if source_row < 0 or source_row >= geo.height:
             memset(dst, 0, ld * sizeof(floating_t))
             continue
-        memset(dst, 0, first * sizeof(floating_t))
-        memcpy(dst + first, plane + source_row * geo.width + first - geo.pad_left,
-               (last - first) * sizeof(floating_t))
-        memset(dst + last, 0, (ld - last) * sizeof(floating_t))
+        memset(dst, 0, columns.lo * sizeof(floating_t))
+        memset(dst + columns.hi, 0, (ld - columns.hi) * sizeof(floating_t))
+
+
+cdef void pad_plane(const floating_t *plane, const Geometry *geo, Py_ssize_t ld,
+                    floating_t *padded) noexcept nogil:
+    """Copy one input plane into the window of a padded plane prepared by zero_padding.
+
+    Rows are short (planes of a grouped convolution are small): copy_row
+    does them without a library call or a scalar tail.
+    """
+    cdef Py_ssize_t row
+    cdef Span columns = window_columns(geo, ld)
+    cdef Py_ssize_t first_row = max(0, geo.pad_top)
+    cdef Py_ssize_t last_row = min(geo.out_h + geo.kernel_h - 1, geo.height + geo.pad_top)
+    for row in range(first_row, last_row):
+        copy_row(padded + row * ld + columns.lo,
+                 plane + (row - geo.pad_top) * geo.width + columns.lo - geo.pad_left,
+                 columns.hi - columns.lo, False, 0)
 
 
 cdef void add_taps(const floating_t *plane, const floating_t *kernel, const Geometry *geo,
@@ -366,8 +479,8 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
     With stride and dilation 1 each input plane is zero-padded into a
     per-thread buffer and correlated by the register-tiled kernel of the
     correlation family into a plane rounded up to whole tiles (planes are
-    often narrower than a tile), whose valid columns are then copied out;
-    otherwise every tap adds a strided row.
+    often narrower than a tile), whose valid columns are then copied out
+    with the bias added; otherwise every tap adds a strided row.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       (weight.shape[2], weight.shape[3]), stride, padding, dilation)
@@ -375,24 +488,27 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
     cdef Py_ssize_t out_per_group = out_channels // groups, items = x.shape[0] * out_channels
     cdef Py_ssize_t item, n, co, ci, i, row
     cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 and geo.dil_w == 1
-    cdef Py_ssize_t tile_cols = CYCONV_TILE_BYTES // sizeof(floating_t)
-    cdef Py_ssize_t wide_w = (geo.out_w + tile_cols - 1) // tile_cols * tile_cols
+    cdef Py_ssize_t wide_w = round_up(geo.out_w, CYCONV_TILE_BYTES // sizeof(floating_t))
     cdef Py_ssize_t pad_ld = wide_w + geo.kernel_w - 1
     cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * pad_ld + geo.out_h * wide_w \
         if unit else 0
     cdef floating_t *out_plane
-    cdef const floating_t *in_plane
+    cdef floating_t *out_row
+    cdef const floating_t *wide_row
     cdef floating_t *padded
     cdef floating_t *wide
     cdef floating_t initial
     cdef bint has_bias = bias.shape[0] > 0
     num_threads = <int>max(1, min(num_threads, items))
+    cdef Py_ssize_t chunk = chunk_for(items, num_threads)
     cdef floating_t *buffers = alloc_buffers(num_threads, pad_len, <floating_t>0)
     try:
         with nogil, parallel(num_threads=num_threads):
             padded = buffers + omp_get_thread_num() * pad_len if buffers != NULL else NULL
             wide = padded + (geo.out_h + geo.kernel_h - 1) * pad_ld if buffers != NULL else NULL
-            for item in prange(items, schedule='dynamic'):
+            if unit:
+                zero_padding(&geo, pad_ld, padded)
+            for item in prange(items, schedule='dynamic', chunksize=chunk):
                 n = item // out_channels
                 co = item % out_channels
                 out_plane = &out[n, co, 0, 0]
@@ -404,34 +520,38 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
                         add_taps(&x[n, (co // out_per_group) * in_per_group + ci, 0, 0],
                                  &weight[co, ci, 0, 0], &geo, out_plane)
                     continue
-                for i in range(geo.out_h * wide_w):
-                    wide[i] = initial
                 for ci in range(in_per_group):
-                    in_plane = &x[n, (co // out_per_group) * in_per_group + ci, 0, 0]
-                    pad_plane(in_plane, &geo, pad_ld, padded)
-                    valid_correlate_add(padded, pad_ld, &weight[co, ci, 0, 0], &geo, wide,
-                                        wide_w, wide_w)
+                    pad_plane(&x[n, (co // out_per_group) * in_per_group + ci, 0, 0], &geo,
+                              pad_ld, padded)
+                    valid_correlate(padded, pad_ld, &weight[co, ci, 0, 0], &geo, wide, wide_w,
+                                    wide_w, ci > 0)
                 for row in range(geo.out_h):
-                    memcpy(out_plane + row * geo.out_w, wide + row * wide_w,
-                           geo.out_w * sizeof(floating_t))
+                    copy_row(out_plane + row * geo.out_w, wide + row * wide_w, geo.out_w,
+                             has_bias, initial)
     finally:
         free(buffers)
 
 
 def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :, :, ::1] x,
                     const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] grad_x,
-                    floating_t[:, :, :, ::1] grad_w, tuple stride, tuple padding,
-                    tuple dilation, Py_ssize_t groups, int num_threads):
-    """Gradients of direct_forward; grad_x is zeroed by the caller, grad_w is overwritten.
+                    floating_t[:, :, :, ::1] grad_w_parts, floating_t[:, ::1] grad_b_parts,
+                    tuple stride, tuple padding, tuple dilation, Py_ssize_t groups,
+                    int num_threads):
+    """Gradients of direct_forward.  Every element of grad_x is written;
+    grad_w_parts[n, co, ci, kH * kW] and grad_b_parts[n, co] get image n's
+    parts of the weight and bias gradients, for the caller to sum over the
+    batch in order.
 
     grad_x: one input plane per item, gathering every output plane of its
-    group.  With stride and dilation 1 (and padding below the kernel size)
-    that is a 'valid' correlation of the zero-padded output gradient with
+    group.  With stride and dilation 1 (padding below the kernel size, finite
+    weights) that is a 'valid' correlation of the zero-padded output gradient with
     the flipped kernel, run by the register-tiled kernel into a plane rounded
-    up to whole tiles; otherwise every tap scatters a strided row.  grad_w:
-    one output channel per item, summed over the batch in order through a
-    per-thread row of partial sums (vectorisable, and the same for any
-    thread count).
+    up to whole tiles; otherwise every tap scatters a strided row.
+    grad_w: one (image, output channel) per item.  With stride and dilation 1
+    the input plane, zero-padded, is correlated with the output gradient
+    (its columns padded with zeros to whole vectors) by the weight-gradient
+    kernel of the correlation family; otherwise every tap is a dot product.
+    The bias part is the sum of that padded output-gradient plane.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3],
                                       (weight.shape[2], weight.shape[3]), stride, padding,
@@ -442,54 +562,66 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
     cdef Span rows_in, cols_in
     cdef floating_t tap, total
     cdef floating_t *gx_row
-    cdef floating_t *partial
+    cdef floating_t *parts
     cdef const floating_t *go_row
     cdef const floating_t *in_row
-    cdef bint unit = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 \
-        and geo.dil_w == 1 and geo.pad_top < geo.kernel_h and geo.pad_left < geo.kernel_w
+    cdef const floating_t *wide_row
+    cdef bint unit_w = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 \
+        and geo.dil_w == 1
+    # The padded formulation multiplies every weight by the zeros around the
+    # output gradient: exact only when no weight is inf or NaN.
+    cdef bint unit_x = unit_w and geo.pad_top < geo.kernel_h and geo.pad_left < geo.kernel_w \
+        and all_finite(weight)
     # The transposed geometry: the output gradient padded by kernel - 1 - padding.
     cdef Geometry transposed = make_geometry(
         geo.out_h, geo.out_w, geo.height, geo.width, (geo.kernel_h, geo.kernel_w), (1, 1),
         (geo.kernel_h - 1 - geo.pad_top, geo.kernel_w - 1 - geo.pad_left), (1, 1))
-    cdef Py_ssize_t tile_cols = CYCONV_TILE_BYTES // sizeof(floating_t)
-    cdef Py_ssize_t wide_w = (geo.width + tile_cols - 1) // tile_cols * tile_cols
-    cdef Py_ssize_t pad_ld = wide_w + geo.kernel_w - 1
     cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w
-    cdef Py_ssize_t scratch_len = (geo.height + geo.kernel_h - 1) * pad_ld \
-        + geo.height * wide_w + taps if unit else 0
+    cdef Py_ssize_t wide_w = round_up(geo.width, CYCONV_TILE_BYTES // sizeof(floating_t))
+    cdef Py_ssize_t pad_ld = wide_w + geo.kernel_w - 1
+    cdef Py_ssize_t x_len = (geo.height + geo.kernel_h - 1) * pad_ld + geo.height * wide_w \
+        + taps if unit_x else 0
+    # Weight and bias gradients: the output gradient with zero columns up to whole vectors.
+    cdef Py_ssize_t go_ld = round_up(geo.out_w, CYCONV_WEIGHT_COL_BYTES // sizeof(floating_t))
+    cdef Py_ssize_t in_ld = go_ld + geo.kernel_w - 1
+    cdef Py_ssize_t w_len = ((geo.out_h + geo.kernel_h - 1) * in_ld if unit_w else 0) \
+        + geo.out_h * go_ld
     cdef floating_t *padded
     cdef floating_t *wide
     cdef floating_t *flipped
+    cdef floating_t *go_wide
     cdef int gx_threads = <int>max(1, min(num_threads, batch * channels))
-    cdef int threads = <int>max(1, min(num_threads, out_channels))
-    cdef floating_t *partials = alloc_buffers(threads, geo.out_w, <floating_t>0)
-    cdef floating_t *scratch = NULL
+    cdef int gw_threads = <int>max(1, min(num_threads, batch * out_channels))
+    cdef Py_ssize_t gx_chunk = chunk_for(batch * channels, gx_threads)
+    cdef Py_ssize_t gw_chunk = chunk_for(batch * out_channels, gw_threads)
+    cdef Py_ssize_t scratch_len = max(x_len, w_len)
+    cdef floating_t *scratch = alloc_buffers(max(gx_threads, gw_threads), scratch_len,
+                                             <floating_t>0)
     try:
-        scratch = alloc_buffers(gx_threads, scratch_len, <floating_t>0)
         with nogil:
             with parallel(num_threads=gx_threads):
                 padded = scratch + omp_get_thread_num() * scratch_len if scratch != NULL else NULL
                 wide = padded + (geo.height + geo.kernel_h - 1) * pad_ld if scratch != NULL else NULL
                 flipped = wide + geo.height * wide_w if scratch != NULL else NULL
-                for item in prange(batch * channels, schedule='dynamic'):
+                if unit_x:
+                    zero_padding(&transposed, pad_ld, padded)
+                for item in prange(batch * channels, schedule='dynamic', chunksize=gx_chunk):
                     n = item // channels
                     ci = item % channels
                     ci_local = ci % in_per_group
-                    if unit:
-                        for i in range(geo.height * wide_w):
-                            wide[i] = 0
+                    if unit_x:
                         for co in range((ci // in_per_group) * out_per_group,
                                         (ci // in_per_group + 1) * out_per_group):
                             for i in range(taps):
                                 flipped[i] = (&weight[co, ci_local, 0, 0])[taps - 1 - i]
                             pad_plane(&grad_out[n, co, 0, 0], &transposed, pad_ld, padded)
-                            valid_correlate_add(padded, pad_ld, flipped, &transposed, wide,
-                                                wide_w, wide_w)
+                            valid_correlate(padded, pad_ld, flipped, &transposed, wide, wide_w,
+                                            wide_w, co % out_per_group > 0)
                         for row in range(geo.height):
-                            gx_row = &grad_x[n, ci, row, 0]
-                            for i in range(geo.width):
-                                gx_row[i] += wide[row * wide_w + i]
+                            copy_row(&grad_x[n, ci, row, 0], wide + row * wide_w, geo.width,
+                                     False, 0)
                         continue
+                    memset(&grad_x[n, ci, 0, 0], 0, geo.height * geo.width * sizeof(floating_t))
                     for co in range((ci // in_per_group) * out_per_group,
                                     (ci // in_per_group + 1) * out_per_group):
                         for ky in range(geo.kernel_h):
@@ -509,34 +641,40 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                                     else:
                                         for ow in range(cols_in.lo, cols_in.hi):
                                             gx_row[ow * geo.stride_w] += tap * go_row[ow]
-            with parallel(num_threads=threads):
-                partial = partials + omp_get_thread_num() * geo.out_w
-                for co in prange(out_channels, schedule='dynamic'):
+            with parallel(num_threads=gw_threads):
+                padded = scratch + omp_get_thread_num() * scratch_len if scratch != NULL else NULL
+                go_wide = padded + ((geo.out_h + geo.kernel_h - 1) * in_ld if unit_w else 0)
+                if unit_w:
+                    zero_padding(&geo, in_ld, padded)
+                for item in prange(batch * out_channels, schedule='dynamic', chunksize=gw_chunk):
+                    n = item // out_channels
+                    co = item % out_channels
+                    for row in range(geo.out_h):
+                        copy_row(go_wide + row * go_ld, &grad_out[n, co, row, 0], geo.out_w,
+                                 False, 0)
+                        memset(go_wide + row * go_ld + geo.out_w, 0,
+                               (go_ld - geo.out_w) * sizeof(floating_t))
+                    grad_b_parts[n, co] = plane_sum(go_wide, geo.out_h * go_ld)
                     for ci_local in range(in_per_group):
                         ci = (co // out_per_group) * in_per_group + ci_local
+                        parts = &grad_w_parts[n, co, ci_local, 0]
+                        if unit_w:
+                            pad_plane(&x[n, ci, 0, 0], &geo, in_ld, padded)
+                            weight_correlate(padded, in_ld, go_wide, go_ld, &geo, geo.out_w, parts)
+                            continue
                         for ky in range(geo.kernel_h):
-                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height,
-                                       geo.out_h)
+                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h,
+                                                 geo.height, geo.out_h)
                             for kx in range(geo.kernel_w):
                                 col_offset = kx * geo.dil_w - geo.pad_left
                                 cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
-                                for ow in range(cols_in.lo, cols_in.hi):
-                                    partial[ow] = 0
-                                for n in range(batch):
-                                    for oh in range(rows_in.lo, rows_in.hi):
-                                        go_row = &grad_out[n, co, oh, 0]
-                                        in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
-                                                                    - geo.pad_top) * geo.width + col_offset
-                                        if geo.stride_w == 1:
-                                            for ow in range(cols_in.lo, cols_in.hi):
-                                                partial[ow] += go_row[ow] * in_row[ow]
-                                        else:
-                                            for ow in range(cols_in.lo, cols_in.hi):
-                                                partial[ow] += go_row[ow] * in_row[ow * geo.stride_w]
                                 total = 0
-                                for ow in range(cols_in.lo, cols_in.hi):
-                                    total = total + partial[ow]
-                                grad_w[co, ci_local, ky, kx] = total
+                                for oh in range(rows_in.lo, rows_in.hi):
+                                    go_row = &grad_out[n, co, oh, 0]
+                                    in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
+                                                                - geo.pad_top) * geo.width + col_offset
+                                    for ow in range(cols_in.lo, cols_in.hi):
+                                        total = total + go_row[ow] * in_row[ow * geo.stride_w]
+                                parts[ky * geo.kernel_w + kx] = total
     finally:
         free(scratch)
-        free(partials)
