@@ -4,16 +4,20 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
 
 - few channels per group (depthwise and small groups): a direct kernel, one
   output plane per work item;
+- stride 1, kernel larger than 1x1: the register-tiled kernel of
+  ``_kernels/conv_tile.h`` on zero-padded images, no im2col copy and no GEMM
+  packing (also the input gradient, as the convolution of the padded output
+  gradient with the flipped kernels);
 - 1x1 kernels with stride 1 and no padding: one GEMM per tile straight on
   the input, which is its own column matrix;
-- everything else: im2col of a tile of output rows into a per-thread buffer,
-  then one GEMM per group.
+- everything else (strided layers, weight gradients): im2col of a tile of
+  output rows into a per-thread buffer, then one GEMM per group.
 
-Work items are (image, tile of output rows).  Images are tiled when their
-column matrix would pass ``COLUMN_BUFFER_BYTES`` and when the batch alone
+GEMM work items are (image, tile of output rows).  Images are tiled when
+their buffers would pass ``COLUMN_BUFFER_BYTES`` and when the batch alone
 gives fewer than ``MIN_WORK_ITEMS`` items, so a batch of one runs its GEMM
-on several threads.  BLAS is single-threaded throughout and the split never
-depends on the thread count, so results are bitwise equal for any `workers`.
+on several threads.  BLAS is single-threaded throughout and no split depends
+on the thread count, so results are bitwise equal for any `workers`.
 """
 import math
 from collections import namedtuple
@@ -41,6 +45,12 @@ COLUMN_BUFFER_BYTES = 4 << 20
 MIN_WORK_ITEMS = 8
 # Channels per group (in * out) up to which the direct kernel beats a GEMM.
 DIRECT_MAX_CHANNEL_PRODUCT = 16
+# Stride-1 layers: images zero-padded at a time (at least one) fill at most
+# this much, and a work item covers about this many output pixels per channel.
+PADDED_IMAGES_BYTES = 32 << 20
+TILED_ITEM_PIXELS = 512
+# Input a pass of the tiled kernel reads: held in the L1 cache.
+TILED_PASS_BYTES = 24 << 10
 # Partial weight gradients of the backward pass: at most this many, this large.
 MAX_GRAD_SLOTS = 16
 GRAD_SLOT_BYTES = 64 << 20
@@ -144,6 +154,61 @@ def _uses_direct_kernel(conv):
     in_per_group = conv.weight.shape[1]
     out_per_group = conv.weight.shape[0] // conv.groups
     return in_per_group * out_per_group <= DIRECT_MAX_CHANNEL_PRODUCT
+
+
+def _uses_tiled_kernel(conv):
+    """Stride 1, kernel above 1x1: a tap is a constant offset into a padded image.
+
+    (A 1x1 layer's GEMM needs no im2col copy, and beats this kernel there.)
+    """
+    return conv.stride == (1, 1) and conv.kernel != (1, 1)
+
+
+def _packed_weight(weight, groups, dtype):
+    """(groups, blocks, C_in/groups * kH * kW, CONV_BLOCK): tiled_forward's weight layout."""
+    per_group = weight.shape[0] // groups
+    block = _kernels.CONV_BLOCK
+    blocks = -(-per_group // block)
+    packed = np.zeros((groups, blocks * block, weight[0].size), dtype)
+    packed[:, :per_group] = weight.reshape(groups, per_group, -1)
+    return np.ascontiguousarray(packed.reshape(groups, blocks, block, -1).transpose(0, 1, 3, 2))
+
+
+def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
+    """(images padded at a time, output rows per work item, input channels per pass)
+    of tiled_forward for ``channels`` input channels."""
+    batch, _, out_h, out_w = out_shape
+    ld = out_w + dilation[1] * (kernel[1] - 1)
+    padded_rows = out_h + dilation[0] * (kernel[0] - 1) + 2
+    image_bytes = channels * padded_rows * ld * dtype.itemsize
+    images = max(1, min(batch, PADDED_IMAGES_BYTES // max(image_bytes, 1)))
+    rows = max(1, min(out_h, TILED_ITEM_PIXELS // ld))
+    pass_rows = rows + dilation[0] * (kernel[0] - 1) + 1
+    pass_channels = max(1, TILED_PASS_BYTES // (pass_rows * ld * dtype.itemsize))
+    return images, rows, pass_channels
+
+
+def _tiled_grad_x(conv, grad_output, weight, threads):
+    """grad_x by tiled_forward: the stride-1 transposed convolution is the
+    convolution of the output gradient, padded by ``dilation * (kernel - 1)
+    - padding``, with the flipped kernels, input and output channels swapped.
+    None when that padding would be negative, or when a weight is inf or NaN
+    (the padded form would multiply it by zeros the true sum never has)."""
+    kernel, dilation = conv.kernel, conv.dilation
+    pads = tuple(d * (k - 1) - p for d, k, (p, _) in zip(dilation, kernel, conv.padding))
+    if min(pads) < 0 or not np.isfinite(weight).all():
+        return None
+    out_channels, in_per_group, kernel_h, kernel_w = weight.shape
+    groups = conv.groups
+    flipped = weight.reshape(groups, out_channels // groups, in_per_group, kernel_h, kernel_w)
+    flipped = flipped.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    flipped = flipped.reshape(groups * in_per_group, out_channels // groups, kernel_h, kernel_w)
+    grad_x = memory.empty(conv.x.shape, conv.dtype)
+    _kernels.tiled_forward(grad_output, _packed_weight(flipped, groups, conv.dtype),
+                           np.empty(0, conv.dtype), grad_x, kernel, pads, dilation,
+                           *_tiled_chunks(out_channels, grad_x.shape, kernel, dilation,
+                                          conv.dtype), threads)
+    return grad_x
 
 
 def _is_pointwise(conv):
@@ -267,6 +332,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
         _kernels.direct_forward(x, _native(conv.weight, dtype), bias, out, conv.stride,
                                 top_left, conv.dilation, conv.groups, threads)
         return _unbatch(out, conv.batched)
+    if _uses_tiled_kernel(conv):
+        _kernels.tiled_forward(x, _packed_weight(conv.weight, conv.groups, dtype), bias, out,
+                               conv.kernel, top_left, conv.dilation,
+                               *_tiled_chunks(conv.x.shape[1], conv.out_shape, conv.kernel,
+                                              conv.dilation, dtype), threads)
+        return _unbatch(out, conv.batched)
     pointwise = _is_pointwise(conv)
     weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
     with _blas.single_threaded():
@@ -352,11 +423,16 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         grad_weight = grad_w_parts.sum(axis=0).reshape(conv.weight.shape)
         return _unbatch(grad_x, conv.batched), grad_weight, grad_b_parts.sum(axis=0)
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
-    grad_x = np.zeros(conv.x.shape, dtype=dtype)
+    grad_x = None
+    if _uses_tiled_kernel(conv):
+        grad_x = _tiled_grad_x(conv, grad_output, _native(conv.weight, dtype), threads)
+    with_grad_x = grad_x is None
+    if with_grad_x:
+        grad_x = np.zeros(conv.x.shape, dtype=dtype)
     pointwise = _is_pointwise(conv)
     weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
     tile_rows = _tile_rows(conv, pointwise)
-    phases = _phases(conv, tile_rows)
+    phases = _phases(conv, tile_rows) if with_grad_x else 1
     tiles = -(-conv.out_shape[2] // tile_rows)
     items_per_phase = conv.x.shape[0] * -(-tiles // phases)
     slots = max(1, min(items_per_phase, MAX_GRAD_SLOTS, GRAD_SLOT_BYTES // (weight.nbytes or 1)))
@@ -364,7 +440,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     with _blas.single_threaded():
         _kernels.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots, conv.kernel,
                                conv.stride, top_left, conv.dilation, conv.groups, tile_rows,
-                               phases, pointwise, threads)
+                               phases, pointwise, with_grad_x, threads)
     grad_weight = grad_w_slots.sum(axis=0).reshape(conv.weight.shape)
     return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
 

@@ -32,6 +32,15 @@ CASES = [
     ((1, 3, 40, 5), (5, 3, 3, 3), 1, 1, 1, 1),
     ((1, 4, 7, 6), (4, 2, 4, 2), 1, "same", 1, 2),
     ((2, 3, 5, 4), (3, 1, 2, 3), 1, (0, 2), 1, 3),
+    # Stride 1 with more channels: the register-tiled kernel, forward and input
+    # gradient (channel counts off the kernel's block of output channels).
+    ((2, 5, 9, 11), (7, 5, 3, 3), 1, 1, 1, 1),
+    ((1, 6, 8, 7), (12, 3, 3, 2), 1, "same", (2, 1), 2),
+    ((2, 4, 6, 40), (9, 4, 5, 1), 1, (3, 0), 1, 1),
+    ((1, 5, 3, 2), (17, 5, 4, 4), 1, 2, 1, 1),
+    # Padding past dilation * (kernel - 1): the input gradient falls back to GEMM.
+    ((1, 4, 5, 6), (6, 4, 3, 2), 1, (3, 1), 1, 1),
+    ((2, 8, 5, 5), (5, 8, 1, 1), 1, 1, 1, 1),
 ]
 
 

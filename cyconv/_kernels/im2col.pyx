@@ -16,9 +16,16 @@ padding is implied by the output size, which the caller passes.
 from cython.parallel cimport parallel, prange
 from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc
+from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
 
 from cyconv._kernels.blas cimport gemm
+from cyconv._kernels.conv_tile cimport (
+    CYCONV_CONV_BLOCK,
+    CYCONV_CONV_TILE_BYTES,
+    cyconv_conv_tile_f32,
+    cyconv_conv_tile_f64,
+)
 from cyconv._kernels.correlate_tile cimport (
     CYCONV_TILE_BYTES,
     CYCONV_WEIGHT_COL_BYTES,
@@ -269,8 +276,9 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                   floating_t[:, :, ::1] grad_w_slots,
                   tuple kernel, tuple stride, tuple padding, tuple dilation,
                   Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t phases, bint direct,
-                  int num_threads):
-    """grad_x (zeroed by the caller) and per-slot partial grad_w (zeroed) of gemm_forward.
+                  bint with_grad_x, int num_threads):
+    """Per-slot partial grad_w (zeroed by the caller) of gemm_forward, and
+    grad_x (zeroed) when ``with_grad_x``.
 
     Per (image, tile, group): grad_w_slot += grad_out_tile . cols^T and
     grad_x += col2im(W^T . grad_out_tile).  Tiles ``t`` with the same
@@ -312,20 +320,22 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                                 gemm(False, True, out_per_group, depth, tile_len, 1, go_block, plane,
                                      &x[n, group * in_per_group, 0, 0] + row0 * geo.width, in_plane,
                                      1, &grad_w_slots[slot, group * out_per_group, 0], depth)
-                                gemm(True, False, depth, tile_len, out_per_group, 1, w_block, depth,
-                                     go_block, plane, 0,
-                                     &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
-                                     in_plane)
+                                if with_grad_x:
+                                    gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
+                                         depth, go_block, plane, 0,
+                                         &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
+                                         in_plane)
                             else:
                                 im2col_tile(&x[n, group * in_per_group, 0, 0], in_per_group, &geo,
                                             row0, rows, buffer)
                                 gemm(False, True, out_per_group, depth, tile_len, 1, go_block, plane,
                                      buffer, tile_len,
                                      1, &grad_w_slots[slot, group * out_per_group, 0], depth)
-                                gemm(True, False, depth, tile_len, out_per_group, 1, w_block, depth,
-                                     go_block, plane, 0, buffer, tile_len)
-                                col2im_tile(buffer, in_per_group, &geo, row0, rows,
-                                            &grad_x[n, group * in_per_group, 0, 0])
+                                if with_grad_x:
+                                    gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
+                                         depth, go_block, plane, 0, buffer, tile_len)
+                                    col2im_tile(buffer, in_per_group, &geo, row0, rows,
+                                                &grad_x[n, group * in_per_group, 0, 0])
                         item = item + slots
     finally:
         free(buffers)
@@ -407,17 +417,22 @@ cdef inline Span window_columns(const Geometry *geo, Py_ssize_t ld) noexcept nog
     return columns
 
 
+cdef inline Py_ssize_t padded_rows(const Geometry *geo) noexcept nogil:
+    """Rows of the zero-padded input a stride-1 output reads."""
+    return geo.out_h + geo.dil_h * (geo.kernel_h - 1)
+
+
 cdef void zero_padding(const Geometry *geo, Py_ssize_t ld, floating_t *padded) noexcept nogil:
     """Zero every cell of a padded plane that pad_plane does not write.
 
-    A stride-1, dilation-1 output reads ``out_h + kernel_h - 1`` padded rows
-    of ``ld`` columns.  The zeros depend on the geometry only, so a buffer
-    reused for many planes of one geometry is zeroed once.
+    A stride-1 output reads padded_rows rows of ``ld`` columns.  The zeros
+    depend on the geometry only, so a buffer reused for many planes of one
+    geometry is zeroed once.
     """
     cdef Py_ssize_t row, source_row
     cdef Span columns = window_columns(geo, ld)
     cdef floating_t *dst
-    for row in range(geo.out_h + geo.kernel_h - 1):
+    for row in range(padded_rows(geo)):
         dst = padded + row * ld
         source_row = row - geo.pad_top
         if source_row < 0 or source_row >= geo.height:
@@ -437,7 +452,7 @@ cdef void pad_plane(const floating_t *plane, const Geometry *geo, Py_ssize_t ld,
     cdef Py_ssize_t row
     cdef Span columns = window_columns(geo, ld)
     cdef Py_ssize_t first_row = max(0, geo.pad_top)
-    cdef Py_ssize_t last_row = min(geo.out_h + geo.kernel_h - 1, geo.height + geo.pad_top)
+    cdef Py_ssize_t last_row = min(padded_rows(geo), geo.height + geo.pad_top)
     for row in range(first_row, last_row):
         copy_row(padded + row * ld + columns.lo,
                  plane + (row - geo.pad_top) * geo.width + columns.lo - geo.pad_left,
@@ -678,3 +693,105 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                                 parts[ky * geo.kernel_w + kx] = total
     finally:
         free(scratch)
+
+
+# Output channels of one conv_tile call: callers pack weights in blocks of it.
+CONV_BLOCK = CYCONV_CONV_BLOCK
+
+
+cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_ssize_t taps,
+                           Py_ssize_t taps_per_pass, const floating_t *weights,
+                           Py_ssize_t start, Py_ssize_t count, floating_t *out,
+                           Py_ssize_t ld_out) noexcept nogil:
+    if floating_t is float:
+        cyconv_conv_tile_f32(src, offsets, taps, taps_per_pass, weights, start, count, out,
+                             ld_out)
+    else:
+        cyconv_conv_tile_f64(src, offsets, taps, taps_per_pass, weights, start, count, out,
+                             ld_out)
+
+
+def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
+                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
+                  tuple kernel, tuple padding, tuple dilation, Py_ssize_t chunk_images,
+                  Py_ssize_t chunk_rows, Py_ssize_t pass_channels, int num_threads):
+    """Stride-1 convolution by the register-tiled kernel of conv_tile.h.
+
+    ``packed[g, b, (c, ky, kx), r]`` is the weight of output channel
+    ``g * out_per_group + b * CONV_BLOCK + r`` (zero past the group's last
+    channel); ``bias`` is empty for none.  Images are zero-padded, up to
+    ``chunk_images`` at a time, into planes whose rows are the padded input
+    rows: a tap is then a constant offset into the flattened plane, and
+    output row y is pixels [y * ld, y * ld + out_w) of the flattened result.
+    Work items are (image, block of ``chunk_rows`` output rows, group,
+    channel block), each computed into a per-thread buffer and copied out
+    with the bias, ``pass_channels`` input channels at a time.
+    """
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                      kernel, (1, 1), padding, dilation)
+    cdef Py_ssize_t taps_per_pass = pass_channels * geo.kernel_h * geo.kernel_w
+    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = out.shape[1]
+    cdef Py_ssize_t groups = packed.shape[0], blocks = packed.shape[1], taps = packed.shape[2]
+    cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
+    cdef Py_ssize_t ld = geo.out_w + geo.dil_w * (geo.kernel_w - 1)
+    # Reads run past the last padded row by less than a row plus a tile.
+    cdef Py_ssize_t plane_len = round_up((padded_rows(&geo) + 1) * ld + tile, tile)
+    cdef Py_ssize_t row_chunks = (geo.out_h + chunk_rows - 1) // chunk_rows
+    cdef Py_ssize_t buffer_ld = round_up(chunk_rows * ld, tile)
+    cdef Py_ssize_t chunk, first, images, plane, item, n, rest, y0, rows, group, block, co, r, y
+    cdef Py_ssize_t tap, c, ky, kx, items
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating_t *padded_plane
+    cdef floating_t *buffer
+    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(max(taps, 1) * sizeof(ptrdiff_t))
+    cdef floating_t *padded = alloc_buffers(min(chunk_images, batch) * channels, plane_len,
+                                            <floating_t>0) if offsets != NULL else NULL
+    cdef floating_t *buffers = alloc_buffers(num_threads, CYCONV_CONV_BLOCK * buffer_ld,
+                                             <floating_t>0) if padded != NULL else NULL
+    try:
+        if offsets == NULL or padded == NULL or buffers == NULL:
+            raise MemoryError("cannot allocate the padded images")
+        for c in range(in_per_group):
+            for ky in range(geo.kernel_h):
+                for kx in range(geo.kernel_w):
+                    offsets[(c * geo.kernel_h + ky) * geo.kernel_w + kx] = \
+                        c * plane_len + ky * geo.dil_h * ld + kx * geo.dil_w
+        with nogil:
+            for chunk in range((batch + chunk_images - 1) // chunk_images):
+                first = chunk * chunk_images
+                images = min(chunk_images, batch - first)
+                for plane in prange(images * channels, num_threads=num_threads,
+                                    schedule='static'):
+                    padded_plane = padded + plane * plane_len
+                    zero_padding(&geo, ld, padded_plane)
+                    pad_plane(&x[first + plane // channels, plane % channels, 0, 0], &geo, ld,
+                              padded_plane)
+                    memset(padded_plane + padded_rows(&geo) * ld, 0,
+                           (plane_len - padded_rows(&geo) * ld) * sizeof(floating_t))
+                items = images * row_chunks * groups * blocks
+                with parallel(num_threads=num_threads):
+                    buffer = buffers + omp_get_thread_num() * CYCONV_CONV_BLOCK * buffer_ld
+                    for item in prange(items, schedule='dynamic'):
+                        block = item % blocks
+                        rest = item // blocks
+                        group = rest % groups
+                        rest = rest // groups
+                        y0 = (rest % row_chunks) * chunk_rows
+                        n = rest // row_chunks
+                        rows = min(chunk_rows, geo.out_h - y0)
+                        conv_tile(padded + (n * channels + group * in_per_group) * plane_len,
+                                  offsets, taps, taps_per_pass, &packed[group, block, 0, 0],
+                                  y0 * ld,
+                                  round_up(rows * ld, tile), buffer, buffer_ld)
+                        for r in range(min(CYCONV_CONV_BLOCK,
+                                           out_per_group - block * CYCONV_CONV_BLOCK)):
+                            co = group * out_per_group + block * CYCONV_CONV_BLOCK + r
+                            for y in range(rows):
+                                copy_row(&out[first + n, co, y0 + y, 0],
+                                         buffer + r * buffer_ld + y * ld, geo.out_w, has_bias,
+                                         bias[co] if has_bias else 0)
+    finally:
+        free(buffers)
+        free(padded)
+        free(offsets)

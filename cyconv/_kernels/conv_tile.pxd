@@ -1,0 +1,15 @@
+# The register-tiled multi-channel convolution of conv_tile.h (each module
+# that cimports it compiles its own static copy at its instruction-set level).
+from libc.stddef cimport ptrdiff_t
+
+cdef extern from "conv_tile.h" nogil:
+    const int CYCONV_CONV_BLOCK
+    const int CYCONV_CONV_TILE_BYTES
+    void cyconv_conv_tile_f32(const float *src, const ptrdiff_t *offsets, Py_ssize_t taps,
+                              Py_ssize_t taps_per_pass, const float *weights,
+                              Py_ssize_t start, Py_ssize_t count, float *out,
+                              Py_ssize_t ld_out)
+    void cyconv_conv_tile_f64(const double *src, const ptrdiff_t *offsets, Py_ssize_t taps,
+                              Py_ssize_t taps_per_pass, const double *weights,
+                              Py_ssize_t start, Py_ssize_t count, double *out,
+                              Py_ssize_t ld_out)
