@@ -37,7 +37,14 @@ def _blas_threads(count):
     return threadpool_limits(limits=count, user_api="blas")
 
 
+# Pause before each timing: the previous library's idle threads (OpenBLAS,
+# OpenMP) spin for a while after their last call and would take a core from
+# the one measured next.
+SETTLE_SECONDS = 0.12
+
+
 def _median_time(function, repeat):
+    time.sleep(SETTLE_SECONDS)
     function()
     times = []
     for _ in range(repeat):
@@ -45,6 +52,23 @@ def _median_time(function, repeat):
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _interleaved_medians(functions, repeat):
+    """Median seconds of each of ``functions`` (name -> (callable, context)),
+    timed in turns, so that a slow spell of a shared machine falls on all of
+    them alike rather than on whichever ran then."""
+    times = {name: [] for name in functions}
+    for round_ in range(repeat + 1):
+        for name, (function, context) in functions.items():
+            time.sleep(SETTLE_SECONDS)
+            with context():
+                start = time.perf_counter()
+                function()
+                seconds = time.perf_counter() - start
+            if round_:  # the first round warms up
+                times[name].append(seconds)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def sgemm_peak(threads, size=2048, repeat=5):
@@ -115,7 +139,7 @@ def _torch_functions(torch, x, weight, grad_out, stride, padding, groups):
 CASES = (("forward", "float32"), ("backward", "float32"), ("forward", "float64"))
 
 
-def conv2d_table(threads=(1, 2), repeat=5, cases=CASES):
+def conv2d_table(threads=(1, 2), repeat=7, cases=CASES):
     """Rows of median times for every layer, (direction, dtype) case and thread count.
 
     Each row is a dict: layer, direction, dtype, threads, cyconv/torch/numpy
@@ -154,13 +178,16 @@ def conv2d_table(threads=(1, 2), repeat=5, cases=CASES):
             for direction in [d for d, case_dtype in cases if case_dtype == dtype]:
                 work = flops * (2 if direction == "backward" else 1)
                 for count in threads:
-                    seconds = _median_time(lambda: ours[direction](count), repeat)
-                    with _blas_threads(count):
-                        numpy_seconds = _median_time(floor[direction], repeat)
-                    torch_seconds = None
+                    contenders = {
+                        "cyconv": (lambda: ours[direction](count), contextlib.nullcontext),
+                        "numpy": (floor[direction], lambda: _blas_threads(count)),
+                    }
                     if torch is not None:
                         torch.set_num_threads(count)
-                        torch_seconds = _median_time(peers[direction], repeat)
+                        contenders["torch"] = (peers[direction], contextlib.nullcontext)
+                    medians = _interleaved_medians(contenders, repeat)
+                    seconds, numpy_seconds = medians["cyconv"], medians["numpy"]
+                    torch_seconds = medians.get("torch")
                     gflops = work / seconds / 1e9
                     rows.append({
                         "layer": name, "direction": direction, "dtype": dtype, "threads": count,

@@ -436,12 +436,13 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     tiles = -(-conv.out_shape[2] // tile_rows)
     items_per_phase = conv.x.shape[0] * -(-tiles // phases)
     slots = max(1, min(items_per_phase, MAX_GRAD_SLOTS, GRAD_SLOT_BYTES // (weight.nbytes or 1)))
-    grad_w_slots = np.zeros((slots,) + weight.shape, dtype=dtype)
+    out_per_group = weight.shape[0] // conv.groups
+    grad_w_slots = np.zeros((slots, conv.groups, weight.shape[1], out_per_group), dtype=dtype)
     with _blas.single_threaded():
         _kernels.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots, conv.kernel,
                                conv.stride, top_left, conv.dilation, conv.groups, tile_rows,
                                phases, pointwise, with_grad_x, threads)
-    grad_weight = grad_w_slots.sum(axis=0).reshape(conv.weight.shape)
+    grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(conv.weight.shape)
     return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
 
 
