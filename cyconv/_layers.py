@@ -7,7 +7,9 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
 - stride 1, kernel larger than 1x1: the register-tiled kernel of
   ``_kernels/conv_tile.h`` on zero-padded images, no im2col copy and no GEMM
   packing (also the input gradient, as the convolution of the padded output
-  gradient with the flipped kernels);
+  gradient with the flipped kernels); strided layers whose kernel splits into
+  stride_h * stride_w phases with few zero taps (7x7 stride 2) too, as the
+  stride-1 layer over those phases;
 - 1x1 kernels with stride 1 and no padding: one GEMM per tile straight on
   the input, which is its own column matrix;
 - everything else (strided layers, weight gradients): im2col of a tile of
@@ -51,6 +53,9 @@ PADDED_IMAGES_BYTES = 32 << 20
 TILED_ITEM_PIXELS = 512
 # Input a pass of the tiled kernel reads: held in the L1 cache.
 TILED_PASS_BYTES = 24 << 10
+# Strided layers split into stride-1 phases when the zero taps that adds stay
+# below this fraction of the work (7x7 stride 2: 64/49 taps).
+PHASE_MAX_WASTE = 1.35
 # Partial weight gradients of the backward pass: at most this many, this large.
 MAX_GRAD_SLOTS = 16
 GRAD_SLOT_BYTES = 64 << 20
@@ -162,6 +167,50 @@ def _uses_tiled_kernel(conv):
     (A 1x1 layer's GEMM needs no im2col copy, and beats this kernel there.)
     """
     return conv.stride == (1, 1) and conv.kernel != (1, 1)
+
+
+def _phase_kernel(conv):
+    """Kernel of the stride-1 layer a strided one becomes by splitting its
+    padded input into stride_h * stride_w phases, or None when that layer
+    would do more than ``PHASE_MAX_WASTE`` times the multiply-adds (the taps
+    past the kernel are zeros) or its kernel would be 1x1 (then the GEMM
+    path, which needs no copy of a phase, is faster)."""
+    if conv.stride == (1, 1) or conv.dilation != (1, 1):
+        return None
+    phase_kernel = tuple(-(-k // s) for k, s in zip(conv.kernel, conv.stride))
+    taps = math.prod(k * s for k, s in zip(phase_kernel, conv.stride))
+    if phase_kernel == (1, 1) or taps > PHASE_MAX_WASTE * math.prod(conv.kernel):
+        return None
+    return phase_kernel
+
+
+def _phase_split(conv, x, weight, phase_kernel):
+    """(input, weight) of the stride-1 layer equal to the strided ``conv``.
+
+    Phase (a, b) of the padded input holds its pixels (s_h * i + a, s_w * j + b);
+    its channels come group by group, phase by phase, and the kernel of phase
+    (a, b) holds taps (s_h * i + a, s_w * j + b) of the original one.
+    """
+    batch, channels, height, width = x.shape
+    (stride_h, stride_w), (kernel_h, kernel_w) = conv.stride, phase_kernel
+    out_h, out_w = conv.out_shape[2:]
+    rows, cols = stride_h * (out_h + kernel_h - 1), stride_w * (out_w + kernel_w - 1)
+    (top, _), (left, _) = conv.padding
+    padded = np.zeros((batch, channels, rows, cols), conv.dtype)
+    padded[:, :, top:top + height, left:left + width] = x[:, :, :rows - top, :cols - left]
+    groups, in_per_group = conv.groups, channels // conv.groups
+    phases = padded.reshape(batch, groups, in_per_group, out_h + kernel_h - 1, stride_h,
+                            out_w + kernel_w - 1, stride_w).transpose(0, 1, 4, 6, 2, 3, 5)
+    phases = phases.reshape(batch, channels * stride_h * stride_w, out_h + kernel_h - 1,
+                            out_w + kernel_w - 1)
+    out_channels = weight.shape[0]
+    spread = np.zeros((out_channels, in_per_group, stride_h * kernel_h, stride_w * kernel_w),
+                      conv.dtype)
+    spread[:, :, :conv.kernel[0], :conv.kernel[1]] = weight
+    spread = spread.reshape(out_channels, in_per_group, kernel_h, stride_h, kernel_w, stride_w)
+    spread = spread.transpose(0, 3, 5, 1, 2, 4).reshape(
+        out_channels, stride_h * stride_w * in_per_group, kernel_h, kernel_w)
+    return np.ascontiguousarray(phases), spread
 
 
 def _packed_weight(weight, groups, dtype):
@@ -332,10 +381,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
         _kernels.direct_forward(x, _native(conv.weight, dtype), bias, out, conv.stride,
                                 top_left, conv.dilation, conv.groups, threads)
         return _unbatch(out, conv.batched)
-    if _uses_tiled_kernel(conv):
-        _kernels.tiled_forward(x, _packed_weight(conv.weight, conv.groups, dtype), bias, out,
-                               conv.kernel, top_left, conv.dilation,
-                               *_tiled_chunks(conv.x.shape[1], conv.out_shape, conv.kernel,
+    phase_kernel = _phase_kernel(conv)
+    if _uses_tiled_kernel(conv) or phase_kernel is not None:
+        kernel, padding, weight = conv.kernel, top_left, _native(conv.weight, dtype)
+        if phase_kernel is not None:
+            x, weight = _phase_split(conv, x, weight, phase_kernel)
+            kernel, padding = phase_kernel, (0, 0)
+        _kernels.tiled_forward(x, _packed_weight(weight, conv.groups, dtype), bias, out,
+                               kernel, padding, conv.dilation,
+                               *_tiled_chunks(x.shape[1], conv.out_shape, kernel,
                                               conv.dilation, dtype), threads)
         return _unbatch(out, conv.batched)
     pointwise = _is_pointwise(conv)
