@@ -165,16 +165,23 @@ def test_backward_non_finite_values_reach_what_the_reference_gives(rng, w_shape,
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
-                         [CASES[0], CASES[3], CASES[5], ((1, 32, 30, 30), (16, 32, 3, 3), 1, 1, 1, 1)])
+                         CASES + [((1, 32, 30, 30), (16, 32, 3, 3), 1, 1, 1, 1),
+                                  ((2, 5, 9, 8), (7, 5, 3, 3), 2, 1, 1, 1)])
 def test_float32_is_computed_in_float32(rng, x_shape, w_shape, stride, padding, dilation, groups):
+    """float32 runs float32 kernels (some strategies differ by type) to float32 rounding."""
     x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
+    pads = _pads(padding, w_shape, dilation)
     out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
     assert out.dtype == np.float32
-    expected = conv2d_reference(x, weight, bias, _pair(stride), _pads(padding, w_shape, dilation),
-                                _pair(dilation), groups)
+    expected = conv2d_reference(x, weight, bias, _pair(stride), pads, _pair(dilation), groups)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
-    grads = cyconv.conv2d_backward(out, x, weight, stride, padding, dilation, groups)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    grads = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
     assert [g.dtype for g in grads] == [np.float32] * 3
+    expected_grads = conv2d_backward_reference(grad_out, x, weight, _pair(stride), pads,
+                                               _pair(dilation), groups)
+    for got, want in zip(grads, expected_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("dtype, expected", [

@@ -217,18 +217,20 @@ cdef void transpose_tile(const floating_t *tile, Py_ssize_t pixels, Py_ssize_t c
 def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weight,
                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                  tuple kernel, tuple stride, tuple padding, tuple dilation,
-                 Py_ssize_t groups, Py_ssize_t tile_rows, bint direct, int num_threads):
+                 Py_ssize_t groups, Py_ssize_t tile_rows, bint direct, bint pixel_major,
+                 int num_threads):
     """out = conv(x, weight) + bias through one GEMM per (image, row tile, group).
 
     ``weight`` is (C_out, C_in/groups * kH * kW); ``bias`` is empty for none.
     ``direct`` (1x1 kernel, stride 1, no padding): the input is its own column
     matrix and is multiplied in place, without a copy.
 
-    The GEMM computes the tile pixel-major, ``cols^T . weight^T``, into a
-    per-thread buffer that transpose_tile then writes out with the bias:
-    OpenBLAS packs the column matrix about twice as fast as an operand of
-    that product than as the left operand of ``weight . cols`` (measured
-    with sgemm on these shapes), which is more than the transposition costs.
+    ``pixel_major``: the GEMM computes the tile as ``cols^T . weight^T`` into
+    a per-thread buffer that transpose_tile writes out with the bias;
+    otherwise as ``weight . cols`` straight into the output, which starts as
+    the bias.  Which one OpenBLAS runs faster depends on the type (it packs
+    the column matrix faster as an operand of the first for float32, of the
+    second for float64), so the caller chooses.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       kernel, stride, padding, dilation)
@@ -236,18 +238,20 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     cdef Py_ssize_t out_per_group = out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
     cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
-    cdef Py_ssize_t item, n, row0, tile_len, group
+    cdef Py_ssize_t item, n, row0, tile_len, group, co, i
     cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
-    cdef Py_ssize_t buffer_len = col_len + out_per_group * tile_rows * geo.out_w
+    cdef Py_ssize_t result_len = out_per_group * tile_rows * geo.out_w if pixel_major else 0
+    cdef Py_ssize_t buffer_len = col_len + result_len
     cdef bint has_bias = bias.shape[0] > 0
     cdef const floating_t *columns
     cdef Py_ssize_t ld_columns
+    cdef floating_t *c_block
     cdef floating_t *buffer
     num_threads = <int>max(1, min(num_threads, batch * n_tiles))
     cdef floating_t *buffers = alloc_buffers(num_threads, buffer_len, <floating_t>0)
     try:
         with nogil, parallel(num_threads=num_threads):
-            buffer = buffers + omp_get_thread_num() * buffer_len
+            buffer = buffers + omp_get_thread_num() * buffer_len if buffers != NULL else NULL
             for item in prange(batch * n_tiles, schedule='dynamic'):
                 n = item // n_tiles
                 row0 = (item % n_tiles) * tile_rows
@@ -261,12 +265,22 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
                                     row0, tile_len // geo.out_w, buffer)
                         columns = buffer
                         ld_columns = tile_len
-                    gemm(True, True, tile_len, out_per_group, depth, 1, columns, ld_columns,
-                         &weight[group * out_per_group, 0], depth, 0, buffer + col_len,
-                         out_per_group)
-                    transpose_tile(buffer + col_len, tile_len, out_per_group,
-                                   &bias[group * out_per_group] if has_bias else NULL,
-                                   &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w, plane)
+                    c_block = &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
+                    if pixel_major:
+                        gemm(True, True, tile_len, out_per_group, depth, 1, columns, ld_columns,
+                             &weight[group * out_per_group, 0], depth, 0, buffer + col_len,
+                             out_per_group)
+                        transpose_tile(buffer + col_len, tile_len, out_per_group,
+                                       &bias[group * out_per_group] if has_bias else NULL,
+                                       c_block, plane)
+                        continue
+                    if has_bias:
+                        for co in range(out_per_group):
+                            for i in range(tile_len):
+                                c_block[co * plane + i] = bias[group * out_per_group + co]
+                    gemm(False, False, out_per_group, tile_len, depth, 1,
+                         &weight[group * out_per_group, 0], depth, columns, ld_columns,
+                         1 if has_bias else 0, c_block, plane)
     finally:
         free(buffers)
 
