@@ -50,6 +50,9 @@ DIRECT_MAX_CHANNEL_PRODUCT = 16
 # Stride-1 layers: images zero-padded at a time (at least one) fill at most
 # this much, and a work item covers about this many output pixels per channel.
 PADDED_IMAGES_BYTES = 32 << 20
+# Layers whose padded image (or, split into stride phases, whole batch) would
+# pass this take the im2col + GEMM path, whose buffers stay bounded.
+TILED_MAX_COPY_BYTES = 256 << 20
 TILED_ITEM_PIXELS = 512
 # Input a pass of the tiled kernel reads: held in the L1 cache.
 TILED_PASS_BYTES = 24 << 10
@@ -165,12 +168,21 @@ def _uses_direct_kernel(conv):
     return in_per_group * out_per_group <= DIRECT_MAX_CHANNEL_PRODUCT
 
 
+def _padded_image_bytes(channels, out_shape, kernel, dilation, dtype):
+    """Bytes of one image as tiled_forward pads it (rounded up a little)."""
+    out_h, out_w = out_shape[2:]
+    ld = out_w + dilation[1] * (kernel[1] - 1)
+    return channels * (out_h + dilation[0] * (kernel[0] - 1) + 2) * ld * dtype.itemsize
+
+
 def _uses_tiled_kernel(conv):
     """Stride 1, kernel above 1x1: a tap is a constant offset into a padded image.
 
     (A 1x1 layer's GEMM needs no im2col copy, and beats this kernel there.)
     """
-    return conv.stride == (1, 1) and conv.kernel != (1, 1)
+    return (conv.stride == (1, 1) and conv.kernel != (1, 1)
+            and _padded_image_bytes(conv.x.shape[1], conv.out_shape, conv.kernel, conv.dilation,
+                                    conv.dtype) <= TILED_MAX_COPY_BYTES)
 
 
 def _phase_kernel(conv):
@@ -185,7 +197,9 @@ def _phase_kernel(conv):
     taps = math.prod(k * s for k, s in zip(phase_kernel, conv.stride))
     if phase_kernel == (1, 1) or taps > PHASE_MAX_WASTE * math.prod(conv.kernel):
         return None
-    return phase_kernel
+    split_bytes = conv.x.shape[0] * _padded_image_bytes(
+        conv.x.shape[1] * math.prod(conv.stride), conv.out_shape, phase_kernel, (1, 1), conv.dtype)
+    return phase_kernel if split_bytes <= TILED_MAX_COPY_BYTES else None
 
 
 def _phase_split(conv, x, weight, phase_kernel):
@@ -232,8 +246,7 @@ def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
     of tiled_forward for ``channels`` input channels."""
     batch, _, out_h, out_w = out_shape
     ld = out_w + dilation[1] * (kernel[1] - 1)
-    padded_rows = out_h + dilation[0] * (kernel[0] - 1) + 2
-    image_bytes = channels * padded_rows * ld * dtype.itemsize
+    image_bytes = _padded_image_bytes(channels, out_shape, kernel, dilation, dtype)
     images = max(1, min(batch, PADDED_IMAGES_BYTES // max(image_bytes, 1)))
     rows = max(1, min(out_h, TILED_ITEM_PIXELS // ld))
     pass_rows = rows + dilation[0] * (kernel[0] - 1) + 1
@@ -245,11 +258,13 @@ def _tiled_grad_x(conv, grad_output, weight, threads):
     """grad_x by tiled_forward: the stride-1 transposed convolution is the
     convolution of the output gradient, padded by ``dilation * (kernel - 1)
     - padding``, with the flipped kernels, input and output channels swapped.
-    None when that padding would be negative, or when a weight is inf or NaN
-    (the padded form would multiply it by zeros the true sum never has)."""
+    None when that padding would be negative, when a weight is inf or NaN
+    (the padded form would multiply it by zeros the true sum never has) or
+    when a padded image would pass ``TILED_MAX_COPY_BYTES``."""
     kernel, dilation = conv.kernel, conv.dilation
     pads = tuple(d * (k - 1) - p for d, k, (p, _) in zip(dilation, kernel, conv.padding))
-    if min(pads) < 0 or not np.isfinite(weight).all():
+    image_bytes = _padded_image_bytes(weight.shape[0], conv.x.shape, kernel, dilation, conv.dtype)
+    if min(pads) < 0 or image_bytes > TILED_MAX_COPY_BYTES or not np.isfinite(weight).all():
         return None
     out_channels, in_per_group, kernel_h, kernel_w = weight.shape
     groups = conv.groups

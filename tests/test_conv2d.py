@@ -271,6 +271,30 @@ def test_tiling_bounds_the_column_buffer(rng, monkeypatch):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
+    ((2, 5, 9, 11), (7, 5, 3, 3), 1, 1),      # stride 1: padded images
+    ((2, 3, 17, 19), (8, 3, 7, 7), 2, 3),     # stride phases: a split copy of the batch
+])
+def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_shape, stride,
+                                                  padding):
+    """Past TILED_MAX_COPY_BYTES the tiled kernel, which copies whole images,
+    gives way to im2col + GEMM, with the same results."""
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape)
+    grad_out = rng.standard_normal(cyconv.conv2d(x, weight, bias, stride, padding).shape)
+    expected = (cyconv.conv2d(x, weight, bias, stride, padding),
+                *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
+    monkeypatch.setattr(_layers, "TILED_MAX_COPY_BYTES", 0)
+
+    def refuse(*args):
+        raise AssertionError("the tiled kernel ran")
+
+    monkeypatch.setattr(_layers._kernels, "tiled_forward", refuse)
+    got = (cyconv.conv2d(x, weight, bias, stride, padding),
+           *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
+    for got_part, want_part in zip(got, expected):
+        np.testing.assert_allclose(got_part, want_part, rtol=1e-12, atol=1e-12)
+
+
 def test_concurrent_calls_match_sequential(rng):
     x, weight, bias = _case_arrays(rng, (4, 8, 20, 20), (8, 8, 3, 3), np.float32)
     expected = cyconv.conv2d(x, weight, bias, padding=1)
