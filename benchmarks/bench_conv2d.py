@@ -37,10 +37,12 @@ def _blas_threads(count):
     return threadpool_limits(limits=count, user_api="blas")
 
 
-# Pause before each timing: the previous library's idle threads (OpenBLAS,
-# OpenMP) spin for a while after their last call and would take a core from
-# the one measured next.
+# Pause after each timing: a library's idle threads spin for a while after
+# its last call and would take a core from the one measured next.  OpenMP's
+# stop within this; NumPy's OpenBLAS threads spin for more than 0.12 s (torch
+# timed right after them ran 10x slower), hence the longer pause after them.
 SETTLE_SECONDS = 0.12
+OPENBLAS_SETTLE_SECONDS = 0.5
 
 
 def _median_time(function, repeat):
@@ -55,17 +57,17 @@ def _median_time(function, repeat):
 
 
 def _interleaved_medians(functions, repeat):
-    """Median seconds of each of ``functions`` (name -> (callable, context)),
-    timed in turns, so that a slow spell of a shared machine falls on all of
-    them alike rather than on whichever ran then."""
+    """Median seconds of each of ``functions`` (name -> (callable, context,
+    pause after it)), timed in turns, so that a slow spell of a shared
+    machine falls on all of them alike rather than on whichever ran then."""
     times = {name: [] for name in functions}
     for round_ in range(repeat + 1):
-        for name, (function, context) in functions.items():
-            time.sleep(SETTLE_SECONDS)
+        for name, (function, context, settle) in functions.items():
             with context():
                 start = time.perf_counter()
                 function()
                 seconds = time.perf_counter() - start
+            time.sleep(settle)
             if round_:  # the first round warms up
                 times[name].append(seconds)
     return {name: statistics.median(values) for name, values in times.items()}
@@ -179,12 +181,16 @@ def conv2d_table(threads=(1, 2), repeat=7, cases=CASES):
                 work = flops * (2 if direction == "backward" else 1)
                 for count in threads:
                     contenders = {
-                        "cyconv": (lambda: ours[direction](count), contextlib.nullcontext),
-                        "numpy": (floor[direction], lambda: _blas_threads(count)),
+                        "cyconv": (lambda: ours[direction](count), contextlib.nullcontext,
+                                   SETTLE_SECONDS),
+                        "numpy": (floor[direction], lambda: _blas_threads(count),
+                                  OPENBLAS_SETTLE_SECONDS),
                     }
                     if torch is not None:
                         torch.set_num_threads(count)
-                        contenders["torch"] = (peers[direction], contextlib.nullcontext)
+                        contenders["torch"] = (peers[direction], contextlib.nullcontext,
+                                               SETTLE_SECONDS)
+                    time.sleep(OPENBLAS_SETTLE_SECONDS)
                     medians = _interleaved_medians(contenders, repeat)
                     seconds, numpy_seconds = medians["cyconv"], medians["numpy"]
                     torch_seconds = medians.get("torch")
