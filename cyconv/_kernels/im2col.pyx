@@ -526,8 +526,6 @@ def direct_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, :
     cdef Py_ssize_t pad_len = (geo.out_h + geo.kernel_h - 1) * pad_ld + geo.out_h * wide_w \
         if unit else 0
     cdef floating_t *out_plane
-    cdef floating_t *out_row
-    cdef const floating_t *wide_row
     cdef floating_t *padded
     cdef floating_t *wide
     cdef floating_t initial
@@ -598,7 +596,6 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
     cdef floating_t *parts
     cdef const floating_t *go_row
     cdef const floating_t *in_row
-    cdef const floating_t *wide_row
     cdef bint unit_w = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 \
         and geo.dil_w == 1
     # The padded formulation multiplies every weight by the zeros around the
@@ -758,7 +755,7 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     cdef Py_ssize_t row_chunks = (geo.out_h + chunk_rows - 1) // chunk_rows
     cdef Py_ssize_t buffer_ld = round_up(chunk_rows * ld, tile)
     cdef Py_ssize_t chunk, first, images, plane, item, n, rest, y0, rows, group, block, co, r, y
-    cdef Py_ssize_t tap, c, ky, kx, items
+    cdef Py_ssize_t c, ky, kx, items
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t *padded_plane
     cdef floating_t *buffer
