@@ -3,7 +3,7 @@ import numpy as np
 
 from cyconv import _simd
 from cyconv._config import resolve_workers
-from cyconv._fft import FILL, SYMM, WRAP, fft_correlate, prefer_fft
+from cyconv._fft import FILL, SYMM, WRAP, extend, fft_correlate, prefer_fft
 from cyconv._kernels import memory
 from cyconv._validation import as_array
 
@@ -92,6 +92,70 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     out = memory.empty(out_shape, image.dtype)
     out.real = parts["rere"] - parts["imim"] if "imim" in parts else parts["rere"]
     out.imag = parts["imre"] + parts["reim"] if "reim" in parts else parts["imre"]
+    if not skip_zero_imag and not _all_finite(image, kernel, fill):
+        _redo_non_finite_windows(out, extend(image, out_shape, kernel.shape, offsets, boundary,
+                                             fill), kernel)
+    return out
+
+
+# Output elements recomputed at a time by _redo_non_finite_windows (times the taps).
+_REDO_CHUNK = 1 << 22
+
+
+def _redo_non_finite_windows(out, extended, kernel):
+    """Recompute the outputs whose window meets an inf or NaN as scipy does.
+
+    scipy multiplies in C99 complex arithmetic, whose Annex G turns a product
+    that comes out NaN + NaN*j back into an infinity when a factor is infinite
+    ((inf + inf*j) * 1 is inf + inf*j, not NaN): the real planes above cannot
+    see that, so those windows are summed again product by product.
+    """
+    taps = kernel.size
+    if np.isfinite(kernel).all():
+        touched = np.lib.stride_tricks.sliding_window_view(
+            ~np.isfinite(extended), kernel.shape).any(axis=(2, 3))
+    else:
+        touched = np.ones(out.shape, dtype=bool)
+    rows, cols = np.nonzero(touched)
+    windows = np.lib.stride_tricks.sliding_window_view(extended, kernel.shape)
+    step = max(1, _REDO_CHUNK // max(taps, 1))
+    for start in range(0, rows.size, step):
+        chosen = rows[start:start + step], cols[start:start + step]
+        products = _c99_multiply(windows[chosen].reshape(-1, taps), kernel.reshape(1, taps))
+        out[chosen] = products.sum(axis=1)
+
+
+def _c99_multiply(z, w):
+    """z * w elementwise as C99 Annex G multiplies complex numbers (__mulsc3)."""
+    a, b, c, d = z.real, z.imag, w.real, w.imag
+    with np.errstate(invalid="ignore", over="ignore"):
+        ac, bd, ad, bc = a * c, b * d, a * d, b * c
+        real, imag = ac - bd, ad + bc
+        redo = np.isnan(real) & np.isnan(imag)
+        if not redo.any():
+            return _complex(real, imag, z.dtype)
+        a, b, c, d = (np.broadcast_to(part, redo.shape).copy() for part in (a, b, c, d))
+        z_inf = np.isinf(a) | np.isinf(b)
+        w_inf = np.isinf(c) | np.isinf(d)
+        overflow = ~z_inf & ~w_inf & (np.isinf(ac) | np.isinf(bd) | np.isinf(ad) | np.isinf(bc))
+        for box, others in ((z_inf, (c, d)), (w_inf, (a, b))):
+            mask = redo & box
+            for part in (a, b) if box is z_inf else (c, d):
+                part[mask] = np.copysign(np.isinf(part[mask]).astype(part.dtype), part[mask])
+            for part in others:
+                part[mask & np.isnan(part)] = np.copysign(0, part[mask & np.isnan(part)])
+        mask = redo & overflow
+        for part in (a, b, c, d):
+            part[mask & np.isnan(part)] = np.copysign(0, part[mask & np.isnan(part)])
+        recalc = redo & (z_inf | w_inf | overflow)
+        real[recalc] = np.inf * (a * c - b * d)[recalc]
+        imag[recalc] = np.inf * (a * d + b * c)[recalc]
+    return _complex(real, imag, z.dtype)
+
+
+def _complex(real, imag, dtype):
+    out = np.empty(real.shape, dtype)
+    out.real, out.imag = real, imag
     return out
 
 

@@ -198,6 +198,30 @@ def test_complex_valid_swapped_is_the_true_correlation():
     np.testing.assert_allclose(got, np.conj(scipy.signal.correlate2d(in1, in2, "valid")))
 
 
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_complex_infinities_multiply_like_scipy(dtype, boundary):
+    """scipy's C99 complex products turn (inf + inf*j) * 1 back into an
+    infinity (Annex G) where real and imaginary planes give NaN; cyconv
+    matches scipy's inf and NaN placement, also for integer kernels."""
+    values = [0, 1, -2.5, np.inf, -np.inf, np.nan]
+    pool = np.array([complex(re, im) for re in values for im in values], dtype)
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        in1 = rng.choice(pool, size=(3, 4))
+        in2 = rng.choice(pool, size=(2, 2)) if trial % 2 else rng.integers(-2, 3, (2, 2), np.int8)
+        for name, mode in itertools.product(["correlate2d", "convolve2d"], ["full", "same", "valid"]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                want = getattr(scipy.signal, name)(in1, in2, mode, boundary)
+                got = getattr(cyconv, name)(in1, in2, mode, boundary)
+            for part in (np.real, np.imag):
+                for test in (np.isnan, np.isposinf, np.isneginf):
+                    np.testing.assert_array_equal(test(part(got)), test(part(want)))
+            finite = np.isfinite(want)
+            np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+
+
 def test_boundary_aliases():
     in1 = np.arange(20.0).reshape(4, 5)
     in2 = np.arange(6.0).reshape(2, 3)
