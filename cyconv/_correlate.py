@@ -5,7 +5,7 @@ from cyconv import _simd
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, SYMM, WRAP, extend, fft_correlate, prefer_fft
 from cyconv._kernels import memory
-from cyconv._validation import as_array
+from cyconv._validation import all_finite, as_array
 
 _MODES = {"valid": 0, "same": 1, "full": 2}
 _BOUNDARIES = {
@@ -79,7 +79,7 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     # Complex as four real correlations of the real and imaginary planes.  A
     # zero imaginary kernel plane is skipped only for finite data: inf * 0 is
     # NaN in scipy's complex products, which the skipped plane would lose.
-    skip_zero_imag = not kernel.imag.any() and _all_finite(image, fill)
+    skip_zero_imag = not kernel.imag.any() and all_finite(image, fill)
     parts = {}
     for image_part, image_plane, fill_part in (("re", image.real, fill.real), ("im", image.imag, fill.imag)):
         for kernel_part, kernel_plane in (("re", kernel.real), ("im", kernel.imag)):
@@ -92,7 +92,7 @@ def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
     out = memory.empty(out_shape, image.dtype)
     out.real = parts["rere"] - parts["imim"] if "imim" in parts else parts["rere"]
     out.imag = parts["imre"] + parts["reim"] if "reim" in parts else parts["imre"]
-    if not skip_zero_imag and not _all_finite(image, kernel, fill):
+    if not skip_zero_imag and not all_finite(image, kernel, fill):
         _redo_non_finite_windows(out, extend(image, out_shape, kernel.shape, offsets, boundary,
                                              fill), kernel)
     return out
@@ -159,16 +159,6 @@ def _complex(real, imag, dtype):
     return out
 
 
-def _all_finite(*arrays):
-    """True when no NaN or infinity is present.
-
-    The FFT spreads one NaN or inf over the whole output, where the direct
-    sum (and scipy) keep it to the windows that contain it, so 'auto' only
-    takes the FFT path for finite data.  Checking costs far less than an FFT.
-    """
-    return all(np.isfinite(array).all() for array in arrays)
-
-
 def check_arguments(name, in1, in2, mode, boundary, method):
     """scipy's checks of the flags and shapes, in scipy's order.
 
@@ -225,9 +215,12 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
     small = out_size * kernel.size < PARALLEL_MIN_MACS
     if small:
         threads = 1
+    # The FFT spreads one NaN or inf over the whole output, where the direct
+    # sum (and scipy) keep it to the windows that contain it, so 'auto' only
+    # takes the FFT path for finite data; checking costs far less than an FFT.
     use_fft = method == "fft" or (
         method == "auto" and not small and prefer_fft(dtype, out_shape, kernel.shape, threads)
-        and _all_finite(image, kernel, fill if boundary == FILL else 0)
+        and all_finite(image, kernel, fill if boundary == FILL else 0)
     )
     compute = fft_correlate if use_fft else _direct
     out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)

@@ -30,6 +30,7 @@ from cyconv import _blas, _simd
 from cyconv._config import resolve_workers
 from cyconv._kernels import memory
 from cyconv._validation import (
+    all_finite,
     as_array,
     as_int,
     as_pair,
@@ -259,12 +260,13 @@ def _tiled_grad_x(conv, grad_output, weight, threads):
     convolution of the output gradient, padded by ``dilation * (kernel - 1)
     - padding``, with the flipped kernels, input and output channels swapped.
     None when that padding would be negative, when a weight is inf or NaN
-    (the padded form would multiply it by zeros the true sum never has) or
-    when a padded image would pass ``TILED_MAX_COPY_BYTES``."""
+    (the padded form multiplies every weight by zeros the true sum never
+    has, and inf * 0 is NaN) or when a padded image would pass
+    ``TILED_MAX_COPY_BYTES``."""
     kernel, dilation = conv.kernel, conv.dilation
     pads = tuple(d * (k - 1) - p for d, k, (p, _) in zip(dilation, kernel, conv.padding))
     image_bytes = _padded_image_bytes(weight.shape[0], conv.x.shape, kernel, dilation, conv.dtype)
-    if min(pads) < 0 or image_bytes > TILED_MAX_COPY_BYTES or not np.isfinite(weight).all():
+    if min(pads) < 0 or image_bytes > TILED_MAX_COPY_BYTES or not all_finite(weight):
         return None
     out_channels, in_per_group, kernel_h, kernel_w = weight.shape
     groups = conv.groups
@@ -492,9 +494,10 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         grad_w_parts = np.empty((x.shape[0], out_channels, in_per_group, kernel_h * kernel_w),
                                 dtype=dtype)
         grad_b_parts = np.empty((x.shape[0], out_channels), dtype=dtype)
-        _kernels.direct_backward(grad_output, x, _native(conv.weight, dtype), grad_x, grad_w_parts,
-                                 grad_b_parts, conv.stride, top_left, conv.dilation, conv.groups,
-                                 threads)
+        weight = _native(conv.weight, dtype)
+        _kernels.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
+                                 conv.stride, top_left, conv.dilation, conv.groups,
+                                 all_finite(weight), threads)
         grad_weight = grad_w_parts.sum(axis=0).reshape(conv.weight.shape)
         return _unbatch(grad_x, conv.batched), grad_weight, grad_b_parts.sum(axis=0)
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)

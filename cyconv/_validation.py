@@ -96,3 +96,8 @@ def as_float_array(value, name):
     """``value`` as a C-contiguous native array of its `layer_dtype` (a copy only if needed)."""
     array = as_array(value, name)
     return np.ascontiguousarray(array, dtype=layer_dtype(**{name: array}))
+
+
+def all_finite(*arrays):
+    """True when none of ``arrays`` holds a NaN or an infinity."""
+    return all(np.isfinite(array).all() for array in arrays)

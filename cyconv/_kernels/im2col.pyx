@@ -14,7 +14,6 @@ padding.  The top/left padding only shifts the window; the bottom/right
 padding is implied by the output size, which the caller passes.
 """
 from cython.parallel cimport parallel, prange
-from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc
 from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
@@ -79,6 +78,21 @@ cdef inline Span valid_span(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t siz
     return span
 
 
+cdef inline Span tap_rows(const Geometry *geo, Py_ssize_t ky) noexcept nogil:
+    """Output rows whose tap row ``ky`` falls inside the input."""
+    return valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+
+
+cdef inline Py_ssize_t tap_column(const Geometry *geo, Py_ssize_t kx) noexcept nogil:
+    """Input column that output column 0 reads through tap column ``kx``."""
+    return kx * geo.dil_w - geo.pad_left
+
+
+cdef inline Span tap_cols(const Geometry *geo, Py_ssize_t kx) noexcept nogil:
+    """Output columns whose tap column ``kx`` falls inside the input."""
+    return valid_span(tap_column(geo, kx), geo.stride_w, geo.width, geo.out_w)
+
+
 cdef inline void gather_row(const floating_t *src, Py_ssize_t stride, Span cols_in,
                             Py_ssize_t out_w, floating_t *dst) noexcept nogil:
     """One column-matrix row segment: the strided input row, zero where it is padding."""
@@ -117,10 +131,10 @@ cdef void walk_tile(floating_t *image, Py_ssize_t channels, const Geometry *geo,
     cdef floating_t *column
     for c in range(channels):
         for ky in range(geo.kernel_h):
-            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+            rows_in = tap_rows(geo, ky)
             for kx in range(geo.kernel_w):
-                col_offset = kx * geo.dil_w - geo.pad_left
-                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                col_offset = tap_column(geo, kx)
+                cols_in = tap_cols(geo, kx)
                 column = cols + ((c * geo.kernel_h + ky) * geo.kernel_w + kx) * tile_len
                 for oh in range(row0, row0 + rows):
                     if oh < rows_in.lo or oh >= rows_in.hi:
@@ -406,17 +420,6 @@ cdef inline floating_t plane_sum(const floating_t *data, Py_ssize_t count) noexc
         return cyconv_sum_f64(data, count)
 
 
-cdef bint all_finite(const floating_t[:, :, :, ::1] values) noexcept:
-    cdef Py_ssize_t a, b, c, d
-    for a in range(values.shape[0]):
-        for b in range(values.shape[1]):
-            for c in range(values.shape[2]):
-                for d in range(values.shape[3]):
-                    if not isfinite(values[a, b, c, d]):
-                        return False
-    return True
-
-
 cdef inline Py_ssize_t round_up(Py_ssize_t size, Py_ssize_t multiple) noexcept nogil:
     return (size + multiple - 1) // multiple * multiple
 
@@ -486,10 +489,10 @@ cdef void add_taps(const floating_t *plane, const floating_t *kernel, const Geom
     cdef floating_t *out_row
     cdef const floating_t *in_row
     for ky in range(geo.kernel_h):
-        rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h, geo.height, geo.out_h)
+        rows_in = tap_rows(geo, ky)
         for kx in range(geo.kernel_w):
-            col_offset = kx * geo.dil_w - geo.pad_left
-            cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+            col_offset = tap_column(geo, kx)
+            cols_in = tap_cols(geo, kx)
             tap = kernel[ky * geo.kernel_w + kx]
             for oh in range(rows_in.lo, rows_in.hi):
                 out_row = out + oh * geo.out_w
@@ -567,15 +570,16 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                     const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] grad_x,
                     floating_t[:, :, :, ::1] grad_w_parts, floating_t[:, ::1] grad_b_parts,
                     tuple stride, tuple padding, tuple dilation, Py_ssize_t groups,
-                    int num_threads):
+                    bint finite_weight, int num_threads):
     """Gradients of direct_forward.  Every element of grad_x is written;
     grad_w_parts[n, co, ci, kH * kW] and grad_b_parts[n, co] get image n's
     parts of the weight and bias gradients, for the caller to sum over the
     batch in order.
 
     grad_x: one input plane per item, gathering every output plane of its
-    group.  With stride and dilation 1 (padding below the kernel size, finite
-    weights) that is a 'valid' correlation of the zero-padded output gradient with
+    group.  With stride and dilation 1 (padding below the kernel size, and
+    ``finite_weight``: the padded form multiplies every weight by zeros the
+    true sum never has) that is a 'valid' correlation of the zero-padded output gradient with
     the flipped kernel, run by the register-tiled kernel into a plane rounded
     up to whole tiles; otherwise every tap scatters a strided row.
     grad_w: one (image, output channel) per item.  With stride and dilation 1
@@ -598,10 +602,8 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
     cdef const floating_t *in_row
     cdef bint unit_w = geo.stride_h == 1 and geo.stride_w == 1 and geo.dil_h == 1 \
         and geo.dil_w == 1
-    # The padded formulation multiplies every weight by the zeros around the
-    # output gradient: exact only when no weight is inf or NaN.
     cdef bint unit_x = unit_w and geo.pad_top < geo.kernel_h and geo.pad_left < geo.kernel_w \
-        and all_finite(weight)
+        and finite_weight
     # The transposed geometry: the output gradient padded by kernel - 1 - padding.
     cdef Geometry transposed = make_geometry(
         geo.out_h, geo.out_w, geo.height, geo.width, (geo.kernel_h, geo.kernel_w), (1, 1),
@@ -655,11 +657,10 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                     for co in range((ci // in_per_group) * out_per_group,
                                     (ci // in_per_group + 1) * out_per_group):
                         for ky in range(geo.kernel_h):
-                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h,
-                                                 geo.height, geo.out_h)
+                            rows_in = tap_rows(&geo, ky)
                             for kx in range(geo.kernel_w):
-                                col_offset = kx * geo.dil_w - geo.pad_left
-                                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                                col_offset = tap_column(&geo, kx)
+                                cols_in = tap_cols(&geo, kx)
                                 tap = weight[co, ci_local, ky, kx]
                                 for oh in range(rows_in.lo, rows_in.hi):
                                     go_row = &grad_out[n, co, oh, 0]
@@ -693,11 +694,10 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                             weight_correlate(padded, in_ld, go_wide, go_ld, &geo, geo.out_w, parts)
                             continue
                         for ky in range(geo.kernel_h):
-                            rows_in = valid_span(ky * geo.dil_h - geo.pad_top, geo.stride_h,
-                                                 geo.height, geo.out_h)
+                            rows_in = tap_rows(&geo, ky)
                             for kx in range(geo.kernel_w):
-                                col_offset = kx * geo.dil_w - geo.pad_left
-                                cols_in = valid_span(col_offset, geo.stride_w, geo.width, geo.out_w)
+                                col_offset = tap_column(&geo, kx)
+                                cols_in = tap_cols(&geo, kx)
                                 total = 0
                                 for oh in range(rows_in.lo, rows_in.hi):
                                     go_row = &grad_out[n, co, oh, 0]
