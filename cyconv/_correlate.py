@@ -111,6 +111,8 @@ def _redo_non_finite_windows(out, extended, kernel):
     see that, so those windows are summed again product by product.
     """
     taps = kernel.size
+    if out.size == 0 or taps == 0:
+        return
     if np.isfinite(kernel).all():
         touched = np.lib.stride_tricks.sliding_window_view(
             ~np.isfinite(extended), kernel.shape).any(axis=(2, 3))

@@ -222,6 +222,21 @@ def test_complex_infinities_multiply_like_scipy(dtype, boundary):
             np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shapes", [((0, 0), (0, 1)), ((2, 3), (0, 2)), ((0, 3), (1, 1))])
+def test_complex_empty_with_non_finite_fill_like_scipy(shapes):
+    in1 = np.zeros(shapes[0], np.complex64)
+    in2 = np.ones(shapes[1], np.int8)
+    for mode in ("full", "same"):
+        try:
+            want = scipy.signal.correlate2d(in1, in2, mode, fillvalue=np.nan)
+        except ValueError:
+            with pytest.raises(ValueError):
+                cyconv.correlate2d(in1, in2, mode, fillvalue=np.nan)
+            continue
+        got = cyconv.correlate2d(in1, in2, mode, fillvalue=np.nan)
+        assert got.shape == want.shape and got.dtype == want.dtype
+
+
 def test_boundary_aliases():
     in1 = np.arange(20.0).reshape(4, 5)
     in2 = np.arange(6.0).reshape(2, 3)
