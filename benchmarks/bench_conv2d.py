@@ -4,8 +4,8 @@ Run ``PYTHONPATH=. python benchmarks/bench_conv2d.py`` from the repository root
 (an in-place build) or with cyconv installed: one table
 of median times (one run, so the ratios compare like with like), GFLOP/s,
 the speed relative to torch's CPU convolution (when installed) and to a plain
-NumPy im2col + matmul, and the fraction of this machine's float32 sgemm peak
-(measured here with scipy's BLAS).  A benchmark, not a test: on a shared
+NumPy im2col + matmul, and the fraction of this machine's GEMM peak in the
+row's type (sgemm or dgemm, measured here with scipy's BLAS).  A benchmark, not a test: on a shared
 machine read the ratios, not the absolute times.
 """
 import contextlib
@@ -73,13 +73,15 @@ def _interleaved_medians(functions, repeat):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def sgemm_peak(threads, size=2048, repeat=5):
-    """float32 GFLOP/s of scipy's sgemm on ``size``-square matrices with ``threads`` threads."""
+def gemm_peak(dtype, threads, size=2048, repeat=5):
+    """GFLOP/s of scipy's sgemm or dgemm (``dtype``) on ``size``-square matrices with ``threads`` threads."""
     rng = np.random.default_rng(0)
-    a = np.asfortranarray(rng.random((size, size), dtype=np.float32))
-    b = np.asfortranarray(rng.random((size, size), dtype=np.float32))
+    a = np.asfortranarray(rng.random((size, size)).astype(dtype))
+    b = np.asfortranarray(rng.random((size, size)).astype(dtype))
+    gemm = scipy.linalg.blas.get_blas_funcs("gemm", dtype=dtype)
     with _blas_threads(threads):
-        seconds = _median_time(lambda: scipy.linalg.blas.sgemm(1.0, a, b), repeat)
+        seconds = _median_time(lambda: gemm(1.0, a, b), repeat)
+    time.sleep(OPENBLAS_SETTLE_SECONDS)
     return 2 * size**3 / seconds / 1e9
 
 
@@ -147,13 +149,14 @@ def conv2d_table(threads=(1, 2), repeat=7, cases=CASES):
     Each row is a dict: layer, direction, dtype, threads, cyconv/torch/numpy
     seconds (torch None when not installed), cyconv GFLOP/s, the speed-up over
     torch and over NumPy (peer time / cyconv time) and the fraction of the
-    float32 sgemm peak at that thread count.
+    GEMM peak of the row's type at that thread count.
     """
     try:
         import torch
     except ImportError:
         torch = None
-    peaks = {count: sgemm_peak(count) for count in threads}
+    peaks = {(dtype, count): gemm_peak(dtype, count)
+             for dtype in sorted({dtype for _, dtype in cases}) for count in threads}
     rng = np.random.default_rng(0)
     rows = []
     for name, n, c, h, w, c_out, kernel, stride, padding, groups in LAYERS:
@@ -201,8 +204,8 @@ def conv2d_table(threads=(1, 2), repeat=7, cases=CASES):
                         "gflops": gflops,
                         "vs_torch": None if torch_seconds is None else torch_seconds / seconds,
                         "vs_numpy": numpy_seconds / seconds,
-                        "sgemm_peak_gflops": peaks[count],
-                        "of_peak": gflops / peaks[count],
+                        "gemm_peak_gflops": peaks[dtype, count],
+                        "of_peak": gflops / peaks[dtype, count],
                     })
     return rows
 
@@ -220,9 +223,10 @@ def format_table(rows):
             f"{row['cyconv_s'] * 1e3:9.2f} {torch_ms:>9} {row['numpy_s'] * 1e3:9.2f} "
             f"{row['gflops']:8.1f} {vs_torch:>6} {row['vs_numpy']:6.2f} "
             f"{100 * row['of_peak']:5.0f}")
-    peaks = sorted({(row["threads"], row["sgemm_peak_gflops"]) for row in rows})
-    lines.append("float32 sgemm peak (scipy BLAS, 2048^2): "
-                 + ", ".join(f"{count} thread(s) {gflops:.0f} GFLOP/s" for count, gflops in peaks))
+    peaks = sorted({(row["dtype"], row["threads"], row["gemm_peak_gflops"]) for row in rows})
+    lines.append("GEMM peak (scipy BLAS, 2048^2), %peak's reference: "
+                 + ", ".join(f"{dtype} {count} thread(s) {gflops:.0f} GFLOP/s"
+                             for dtype, count, gflops in peaks))
     lines.append("xtorch / xnumpy: peer time / cyconv time (higher is better for cyconv)")
     return "\n".join(lines)
 
