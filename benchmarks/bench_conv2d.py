@@ -5,8 +5,8 @@ Run ``PYTHONPATH=. python benchmarks/bench_conv2d.py`` from the repository root
 of median times (one run, so the ratios compare like with like), GFLOP/s,
 the speed relative to torch's CPU convolution (when installed) and to a plain
 NumPy im2col + matmul, and the fraction of this machine's GEMM peak in the
-row's type (sgemm or dgemm, measured here with scipy's BLAS).  A benchmark, not a test: on a shared
-machine read the ratios, not the absolute times.
+row's type (sgemm or dgemm, measured here with scipy's BLAS).  A benchmark,
+not a test: on a shared machine read the ratios, not the absolute times.
 """
 import contextlib
 import statistics
@@ -74,7 +74,8 @@ def _interleaved_medians(functions, repeat):
 
 
 def gemm_peak(dtype, threads, size=2048, repeat=5):
-    """GFLOP/s of scipy's sgemm or dgemm (``dtype``) on ``size``-square matrices with ``threads`` threads."""
+    """GFLOP/s of scipy's GEMM in ``dtype`` (sgemm or dgemm) on ``size``-square
+    matrices with ``threads`` threads."""
     rng = np.random.default_rng(0)
     a = np.asfortranarray(rng.random((size, size)).astype(dtype))
     b = np.asfortranarray(rng.random((size, size)).astype(dtype))
