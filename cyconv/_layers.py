@@ -9,7 +9,9 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   packing (also the input gradient, as the convolution of the padded output
   gradient with the flipped kernels); strided layers whose kernel splits into
   stride_h * stride_w phases with few zero taps (7x7 stride 2) too, as the
-  stride-1 layer over those phases;
+  stride-1 layer over those phases.  3x3 layers with many channels go
+  through Winograd F(2x2, 3x3) (``_kernels/winograd.h``) instead, its
+  products done by the same kernel, unless an output comes out inf or NaN;
 - 1x1 kernels with stride 1 and no padding: one GEMM per tile straight on
   the input, which is its own column matrix;
 - everything else (strided layers, weight gradients): im2col of a tile of
@@ -57,6 +59,13 @@ TILED_MAX_COPY_BYTES = 256 << 20
 TILED_ITEM_PIXELS = 512
 # Input a pass of the tiled kernel reads: held in the L1 cache.
 TILED_PASS_BYTES = 24 << 10
+# 3x3 stride-1 layers with at least this many input and output channels per
+# group use Winograd F(2x2, 3x3): 2.25 times fewer multiplies.
+WINOGRAD_MIN_CHANNELS = 16
+# Transformed inputs and products of one Winograd work item, per thread
+# (measured: 512 KiB beat 256 KiB and 1-2 MiB on the benchmark layers).  A
+# layer whose single row of tiles needs 8 times this keeps the tiled kernel.
+WINOGRAD_ITEM_BYTES = 512 << 10
 # Strided layers split into stride-1 phases when the zero taps that adds stay
 # below this fraction of the work (7x7 stride 2: 64/49 taps).
 PHASE_MAX_WASTE = 1.35
@@ -255,6 +264,63 @@ def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
     return images, rows, pass_channels
 
 
+def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype):
+    """Per-thread buffer bytes of one row of 2x2 Winograd tiles."""
+    return 16 * (in_per_group + out_per_group) * (-(-out_w // 2) + 1) * dtype.itemsize
+
+
+def _uses_winograd(kernel, dilation, in_per_group, out_per_group, out_w, dtype):
+    return (kernel == (3, 3) and dilation == (1, 1)
+            and min(in_per_group, out_per_group) >= WINOGRAD_MIN_CHANNELS
+            and _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
+            <= 8 * WINOGRAD_ITEM_BYTES)
+
+
+def _winograd_weight(weight, groups, dtype):
+    """winograd_forward's transformed weights, tiled_forward's packing of them."""
+    out_per_group = weight.shape[0] // groups
+    block = _kernels.CONV_BLOCK
+    packed = np.zeros((groups * 16, -(-out_per_group // block), weight.shape[1], block), dtype)
+    _kernels.winograd_weight(np.ascontiguousarray(weight), packed)
+    return packed
+
+
+def _winograd_tile_rows(in_per_group, out_per_group, out_shape, dtype):
+    """Rows of 2x2 output tiles per Winograd work item: its buffers within
+    ``WINOGRAD_ITEM_BYTES``, and at least ``MIN_WORK_ITEMS`` items a call."""
+    batch, _, out_h, out_w = out_shape
+    tiles_h = -(-out_h // 2)
+    row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
+    rows = max(1, min(tiles_h, WINOGRAD_ITEM_BYTES // row_bytes))
+    if batch * -(-tiles_h // rows) < MIN_WORK_ITEMS:
+        rows = max(1, -(-tiles_h * batch // MIN_WORK_ITEMS))
+    return rows
+
+
+def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, threads):
+    """``out`` = the stride-1 convolution of ``x`` (``padding`` is top/left,
+    the output size implies the rest): by Winograd where it applies, else
+    (or when an output comes out inf or NaN, which the Winograd sums may
+    have spread) by the register-tiled kernel."""
+    dtype = out.dtype
+    in_per_group, out_per_group = weight.shape[1], weight.shape[0] // groups
+    chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1], out.shape, kernel, dilation,
+                                                      dtype)
+    if _uses_winograd(kernel, dilation, in_per_group, out_per_group, out.shape[3], dtype):
+        tile_rows = _winograd_tile_rows(in_per_group, out_per_group, out.shape, dtype)
+        # The products are tiled_forward's kernel with a tap per input
+        # channel, over a tile_rows-long row of tiles: passes sized the same.
+        tiles = tile_rows * (-(-out.shape[3] // 2) + 1)
+        pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
+        nonfinite = _kernels.winograd_forward(
+            x, _winograd_weight(weight, groups, dtype), bias, out, padding, groups,
+            chunk_images, tile_rows, pass_taps, threads)
+        if nonfinite == 0:
+            return
+    _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype), bias, out, kernel, padding,
+                           dilation, chunk_images, rows, pass_channels, threads)
+
+
 def _tiled_grad_x(conv, grad_output, weight, threads):
     """grad_x by tiled_forward: the stride-1 transposed convolution is the
     convolution of the output gradient, padded by ``dilation * (kernel - 1)
@@ -274,10 +340,8 @@ def _tiled_grad_x(conv, grad_output, weight, threads):
     flipped = flipped.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
     flipped = flipped.reshape(groups * in_per_group, out_channels // groups, kernel_h, kernel_w)
     grad_x = memory.empty(conv.x.shape, conv.dtype)
-    _kernels.tiled_forward(grad_output, _packed_weight(flipped, groups, conv.dtype),
-                           np.empty(0, conv.dtype), grad_x, kernel, pads, dilation,
-                           *_tiled_chunks(out_channels, grad_x.shape, kernel, dilation,
-                                          conv.dtype), threads)
+    _stride1_forward(grad_output, flipped, np.empty(0, conv.dtype), grad_x, kernel, pads,
+                     dilation, groups, threads)
     return grad_x
 
 
@@ -410,10 +474,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
         if phase_kernel is not None:
             x, weight = _phase_split(conv, x, weight, phase_kernel)
             kernel, padding = phase_kernel, (0, 0)
-        _kernels.tiled_forward(x, _packed_weight(weight, conv.groups, dtype), bias, out,
-                               kernel, padding, conv.dilation,
-                               *_tiled_chunks(x.shape[1], conv.out_shape, kernel,
-                                              conv.dilation, dtype), threads)
+        _stride1_forward(x, weight, bias, out, kernel, padding, conv.dilation, conv.groups,
+                         threads)
         return _unbatch(out, conv.batched)
     pointwise = _is_pointwise(conv)
     weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)

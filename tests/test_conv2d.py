@@ -43,6 +43,14 @@ CASES = [
     ((1, 8, 9, 10), (12, 4, 4, 4), 2, 1, 1, 2),
     ((1, 5, 12, 13), (9, 5, 6, 6), (2, 3), (1, 2), 1, 1),
     ((1, 6, 11, 11), (9, 6, 4, 4), 2, 0, 1, 1),
+    # 3x3 with 16+ channels per group: Winograd F(2x2, 3x3), forward and input
+    # gradient (odd and even sizes, padding 0-2, groups, output channels off
+    # the kernel's block, outputs smaller than a tile).
+    ((2, 16, 9, 11), (16, 16, 3, 3), 1, 1, 1, 1),
+    ((1, 32, 8, 6), (34, 16, 3, 3), 1, "valid", 1, 2),
+    ((3, 17, 5, 4), (18, 17, 3, 3), 1, 2, 1, 1),
+    ((1, 16, 1, 1), (16, 16, 3, 3), 1, 1, 1, 1),
+    ((1, 16, 41, 3), (20, 16, 3, 3), 1, (2, 0), 1, 1),
     # Padding past dilation * (kernel - 1): the input gradient falls back to GEMM.
     ((1, 4, 5, 6), (6, 4, 3, 2), 1, (3, 1), 1, 1),
     ((2, 8, 5, 5), (5, 8, 1, 1), 1, 1, 1, 1),
@@ -66,6 +74,15 @@ def _pads(padding, weight_shape, dilation):
 
 def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _assert_same_values(got, want):
+    """NaN and inf of either sign exactly where ``want`` has them, finite values close."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-4)
 
 
 def _case_arrays(rng, x_shape, w_shape, dtype=np.float64):
@@ -157,11 +174,7 @@ def test_backward_non_finite_values_reach_what_the_reference_gives(rng, w_shape,
     want = conv2d_backward_reference(grad_out.astype(dtype), x, weight, (1, 1), pads, (1, 1),
                                      groups)
     for got_part, want_part in zip(got, want):
-        np.testing.assert_array_equal(np.isnan(got_part), np.isnan(want_part))
-        np.testing.assert_array_equal(np.isposinf(got_part), np.isposinf(want_part))
-        np.testing.assert_array_equal(np.isneginf(got_part), np.isneginf(want_part))
-        finite = np.isfinite(want_part)
-        np.testing.assert_allclose(got_part[finite], want_part[finite], rtol=1e-4, atol=1e-4)
+        _assert_same_values(got_part, want_part)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
@@ -242,7 +255,9 @@ def test_any_layout_is_accepted_and_inputs_untouched(rng):
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
                          [CASES[0], CASES[3], CASES[6], ((1, 16, 64, 9), (8, 16, 3, 3), 1, 1, 1, 1),
-                          ((9, 16, 12, 12), (16, 8, 3, 3), 2, 1, 1, 2)])
+                          ((9, 16, 12, 12), (16, 8, 3, 3), 2, 1, 1, 2),
+                          ((1, 16, 30, 9), (16, 16, 3, 3), 1, 1, 1, 1),
+                          ((3, 32, 12, 10), (32, 16, 3, 3), 1, 0, 1, 2)])
 def test_results_identical_for_any_worker_count(rng, x_shape, w_shape, stride, padding, dilation,
                                                 groups):
     x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
@@ -293,6 +308,79 @@ def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_
            *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
     for got_part, want_part in zip(got, expected):
         np.testing.assert_allclose(got_part, want_part, rtol=1e-12, atol=1e-12)
+
+
+def _count_calls(monkeypatch, name):
+    """Count the calls of kernel ``name`` (the kernel still runs)."""
+    calls = []
+    kernel = getattr(_layers._kernels, name)
+
+    def counted(*args):
+        calls.append(name)
+        return kernel(*args)
+
+    monkeypatch.setattr(_layers._kernels, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, dtype, tolerance):
+    """3x3 layers with many channels take Winograd, forward and input gradient,
+    with the direct sums' results within rounding; tiny work items too."""
+    x, weight, bias = _case_arrays(rng, (2, 24, 13, 10), (20, 24, 3, 3), dtype)
+    grad_out = rng.standard_normal((2, 20, 13, 10)).astype(dtype)
+    calls = _count_calls(monkeypatch, "winograd_forward")
+    got = (cyconv.conv2d(x, weight, bias, padding=1),
+           cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
+    assert calls == ["winograd_forward"] * 2
+    row_bytes = _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype))
+    monkeypatch.setattr(_layers, "WINOGRAD_ITEM_BYTES", row_bytes)   # one row of tiles
+    small_items = (cyconv.conv2d(x, weight, bias, padding=1),
+                   cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
+    monkeypatch.setattr(_layers, "WINOGRAD_MIN_CHANNELS", 10**9)
+    tiled = (cyconv.conv2d(x, weight, bias, padding=1),
+             cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
+    assert len(calls) == 4
+    for got_part, small_part, tiled_part in zip(got, small_items, tiled):
+        np.testing.assert_array_equal(small_part, got_part)
+        np.testing.assert_allclose(got_part, tiled_part, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypatch, dtype):
+    """The Winograd transforms add pixels the direct sums keep apart (an inf
+    would make NaNs of its whole tile): a non-finite output sends the layer
+    to the tiled kernel, whose inf and NaN are the reference's."""
+    x = rng.standard_normal((2, 16, 6, 19)).astype(dtype)
+    weight = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    x[1, 0, 0, -1] = np.nan
+    x[0, -1, 3, 4] = -np.inf
+    weight[-1, 0, -1, 1] = np.inf
+    grad_out = rng.standard_normal((2, 16, 6, 19)).astype(dtype)
+    calls = _count_calls(monkeypatch, "tiled_forward")
+    got = (cyconv.conv2d(x, weight, None, padding=1),
+           *cyconv.conv2d_backward(grad_out, x, weight, padding=1))
+    assert calls == ["tiled_forward"]   # forward only: an inf weight keeps grad_x off both
+    want = (conv2d_reference(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+            *conv2d_backward_reference(grad_out, x, weight, (1, 1), (1, 1, 1, 1), (1, 1), 1))
+    for got_part, want_part in zip(got, want):
+        _assert_same_values(got_part, want_part)
+
+
+def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch):
+    """Inputs near the float32 limit: the transformed tiles (differences of
+    pixels) overflow where the direct sums of small weights do not."""
+    x = np.full((1, 16, 6, 6), 3e38, np.float32)
+    x[:, :, 1::2] = -3e38
+    weight = np.full((16, 16, 3, 3), 1e-3, np.float32)
+    calls = _count_calls(monkeypatch, "tiled_forward")
+    out = cyconv.conv2d(x, weight, padding=1)
+    assert calls == ["tiled_forward"]
+    want = conv2d_reference(x.astype(np.float64), weight.astype(np.float64), None, (1, 1),
+                            (1, 1, 1, 1), (1, 1), 1)
+    assert np.isfinite(out).all()
+    # float32 sums of 144 terms of 3e35 that cancel: errors scale with the terms.
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5 * 144 * 3e35)
 
 
 def test_concurrent_calls_match_sequential(rng):
@@ -368,6 +456,31 @@ def test_property_matches_reference(batch, groups, in_per_group, out_per_group, 
     for got, want in zip(grads, conv2d_backward_reference(out, x, weight, stride, pads, dilation,
                                                           groups)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@given(
+    batch=st.integers(1, 2), groups=st.integers(1, 2), in_per_group=st.integers(16, 17),
+    out_per_group=st.integers(16, 17), height=st.integers(1, 10), width=st.integers(1, 10),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+)
+def test_property_winograd_matches_reference(batch, groups, in_per_group, out_per_group, height,
+                                             width, padding, dtype, seed):
+    """3x3 stride-1 layers with 16+ channels per group (the Winograd path):
+    forward and input gradient, any size, padding and batch."""
+    if height + 2 * padding[0] < 3 or width + 2 * padding[1] < 3:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, groups * in_per_group, height, width)).astype(dtype)
+    weight = rng.standard_normal((groups * out_per_group, in_per_group, 3, 3)).astype(dtype)
+    pads = (padding[0], padding[0], padding[1], padding[1])
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    out = cyconv.conv2d(x, weight, None, 1, padding, 1, groups, workers=2)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), pads, (1, 1),
+                                                     groups), rtol=tolerance, atol=tolerance)
+    grad_x = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)[0]
+    want = conv2d_backward_reference(out, x, weight, (1, 1), pads, (1, 1), groups)[0]
+    np.testing.assert_allclose(grad_x, want, rtol=10 * tolerance, atol=10 * tolerance)
 
 
 X = np.ones((1, 4, 6, 6))

@@ -39,6 +39,14 @@ from cyconv._kernels.correlate_tile cimport (
 )
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
+from cyconv._kernels.winograd cimport (
+    cyconv_split_row_f32,
+    cyconv_split_row_f64,
+    cyconv_wino_input_f32,
+    cyconv_wino_input_f64,
+    cyconv_wino_output_f32,
+    cyconv_wino_output_f64,
+)
 
 
 cdef struct Geometry:
@@ -810,3 +818,217 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
         free(buffers)
         free(padded)
         free(offsets)
+
+
+cdef inline void split_row(const floating_t *src, Py_ssize_t width, Py_ssize_t shift,
+                           Py_ssize_t pairs, floating_t *even, floating_t *odd) noexcept nogil:
+    if floating_t is float:
+        cyconv_split_row_f32(src, width, shift, pairs, even, odd)
+    else:
+        cyconv_split_row_f64(src, width, shift, pairs, even, odd)
+
+
+cdef inline void wino_input(const floating_t *parts, Py_ssize_t part_len, Py_ssize_t half_ld,
+                            Py_ssize_t start, Py_ssize_t count, floating_t *out,
+                            Py_ssize_t ld_xi) noexcept nogil:
+    if floating_t is float:
+        cyconv_wino_input_f32(parts, part_len, half_ld, start, count, out, ld_xi)
+    else:
+        cyconv_wino_input_f64(parts, part_len, half_ld, start, count, out, ld_xi)
+
+
+cdef inline Py_ssize_t wino_output(const floating_t *products, Py_ssize_t ld_xi,
+                                   Py_ssize_t count, floating_t *top,
+                                   floating_t *bottom) noexcept nogil:
+    if floating_t is float:
+        return cyconv_wino_output_f32(products, ld_xi, count, top, bottom)
+    else:
+        return cyconv_wino_output_f64(products, ld_xi, count, top, bottom)
+
+
+cdef void split_plane(const floating_t *plane, Py_ssize_t height, Py_ssize_t width,
+                      Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t half_rows,
+                      Py_ssize_t half_ld, floating_t *parts) noexcept nogil:
+    """Zero-pad a plane and store its four polyphase parts (see winograd.h),
+    each ``half_rows`` rows of ``half_ld``."""
+    cdef Py_ssize_t part_len = half_rows * half_ld, row, source_row
+    cdef floating_t *even
+    for row in range(2 * half_rows):
+        even = parts + 2 * (row % 2) * part_len + (row // 2) * half_ld
+        source_row = row - pad_top
+        if source_row < 0 or source_row >= height:
+            memset(even, 0, half_ld * sizeof(floating_t))
+            memset(even + part_len, 0, half_ld * sizeof(floating_t))
+        else:
+            split_row(plane + source_row * width, width, pad_left, half_ld, even,
+                      even + part_len)
+
+
+cdef void split_images(const floating_t[:, :, :, ::1] x, Py_ssize_t first, Py_ssize_t images,
+                       Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t half_rows,
+                       Py_ssize_t half_ld, floating_t *parts, int num_threads) noexcept nogil:
+    """split_plane for every plane of images [first, first + images), each
+    into its own 4 * half_rows * half_ld elements of ``parts``."""
+    cdef Py_ssize_t channels = x.shape[1], plane
+    for plane in prange(images * channels, num_threads=num_threads, schedule='static'):
+        split_plane(&x[first + plane // channels, plane % channels, 0, 0], x.shape[2], x.shape[3],
+                    pad_top, pad_left, half_rows, half_ld, parts + plane * 4 * half_rows * half_ld)
+
+
+def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed):
+    """Fill ``packed`` (zeroed by the caller) with winograd_forward's weights.
+
+    ``packed[g * 16 + xi, b, c, r]`` = element xi of G w G^T (4x4, see
+    winograd.h) for output channel ``b * CONV_BLOCK + r`` of group ``g`` and
+    its input channel ``c``, computed in double and rounded once.
+    """
+    cdef Py_ssize_t out_channels = weight.shape[0], in_per_group = weight.shape[1]
+    cdef Py_ssize_t out_per_group = out_channels // (packed.shape[0] // 16)
+    cdef Py_ssize_t co, c, group, block, r, i, j, xi
+    cdef double rows[4][3]
+    cdef double top, middle, bottom
+    # One output channel's 16 x in_per_group values, stored matrix by matrix
+    # (the 16 matrices are far apart: interleaved stores would thrash the cache).
+    cdef double *values = <double *> malloc(16 * max(in_per_group, 1) * sizeof(double))
+    if values == NULL:
+        raise MemoryError("cannot allocate the transformed weights")
+    try:
+        with nogil:
+            for co in range(out_channels):
+                group, block = co // out_per_group, co % out_per_group // CYCONV_CONV_BLOCK
+                r = co % out_per_group % CYCONV_CONV_BLOCK
+                for c in range(in_per_group):
+                    for j in range(3):
+                        # G w: the kernel's rows combined.
+                        top, middle, bottom = (weight[co, c, 0, j], weight[co, c, 1, j],
+                                               weight[co, c, 2, j])
+                        rows[0][j] = top
+                        rows[1][j] = (top + middle + bottom) / 2
+                        rows[2][j] = (top - middle + bottom) / 2
+                        rows[3][j] = bottom
+                    for i in range(4):
+                        # (G w) G^T: then its columns.
+                        values[(4 * i) * in_per_group + c] = rows[i][0]
+                        values[(4 * i + 1) * in_per_group + c] = \
+                            (rows[i][0] + rows[i][1] + rows[i][2]) / 2
+                        values[(4 * i + 2) * in_per_group + c] = \
+                            (rows[i][0] - rows[i][1] + rows[i][2]) / 2
+                        values[(4 * i + 3) * in_per_group + c] = rows[i][2]
+                for xi in range(16):
+                    for c in range(in_per_group):
+                        packed[group * 16 + xi, block, c, r] = \
+                            <floating_t>values[xi * in_per_group + c]
+    finally:
+        free(values)
+
+
+def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
+                     const floating_t[::1] bias, floating_t[:, :, :, ::1] out, tuple padding,
+                     Py_ssize_t groups, Py_ssize_t chunk_images, Py_ssize_t chunk_tile_rows,
+                     Py_ssize_t pass_channels, int num_threads):
+    """3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see winograd.h).
+
+    ``packed[group * 16 + xi, b, c, r]`` is element xi of G g G^T for output
+    channel ``b * CONV_BLOCK + r`` and input channel ``c`` of the group (zero
+    past its last channel), as tiled_forward packs its weights; ``bias`` is
+    empty for none; ``padding`` is (top, left), non-negative.  Images are
+    zero-padded and split into polyphase parts, ``chunk_images`` at a time.
+    A work item is (image, ``chunk_tile_rows`` rows of 2x2 output tiles): its
+    input tiles are transformed into a per-thread buffer, multiplied by the
+    transformed weights (16 products per group, each a conv_tile call with
+    one tap per input channel, ``pass_channels`` at a time) and transformed
+    back into ``out``, with the bias.
+
+    Returns how many tile outputs came out infinite or NaN, counting the
+    discarded ones past the output's edges: the transforms add inputs the
+    direct sum keeps apart, so the caller recomputes such layers directly
+    rather than trust where inf and NaN went.
+    """
+    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = out.shape[1]
+    cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t pad_top = padding[0], pad_left = padding[1]
+    cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t padded_out = packed.shape[1] * CYCONV_CONV_BLOCK
+    cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
+    cdef Py_ssize_t tiles_h = (out_h + 1) // 2, half_ld = (out_w + 1) // 2 + 1
+    # The transforms run over whole conv_tile tiles (no scalar remainder
+    # loops): past the last tile row by less than a tile, reading one part
+    # row and one element further than the tile they compute.
+    cdef Py_ssize_t half_rows = tiles_h + 2 + (tile + half_ld - 1) // half_ld
+    cdef Py_ssize_t part_len = half_rows * half_ld
+    cdef Py_ssize_t row_chunks = (tiles_h + chunk_tile_rows - 1) // chunk_tile_rows
+    # Transformed tiles and products: rows of ld_tiles, whole conv_tile tiles.
+    # Rows an odd number of cache lines apart, and one line more between the
+    # 16 matrices, fall in different sets of the cache (power-of-two strides
+    # would crowd the rows the loops stream together into a few sets).
+    cdef Py_ssize_t line = 64 // sizeof(floating_t)
+    cdef Py_ssize_t ld_tiles = round_up(chunk_tile_rows * half_ld, tile)
+    ld_tiles += line if ld_tiles // line % 2 == 0 else 0
+    cdef Py_ssize_t inputs_step = in_per_group * ld_tiles + line
+    cdef Py_ssize_t products_step = padded_out * ld_tiles + line
+    # Per thread: transformed inputs, their products, two rows of outputs.
+    cdef Py_ssize_t inputs_len = 16 * inputs_step
+    cdef Py_ssize_t products_len = 16 * products_step
+    cdef Py_ssize_t thread_len = inputs_len + products_len + 4 * ld_tiles
+    cdef Py_ssize_t chunk, first, images, items, item, n, ty0, tile_rows, tiles, group
+    cdef Py_ssize_t c, k, y, block
+    cdef Py_ssize_t nonfinite = 0
+    cdef int xi
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating_t *inputs
+    cdef floating_t *products
+    cdef floating_t *top
+    cdef floating_t *bottom
+    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
+    cdef floating_t *padded = alloc_buffers(min(chunk_images, batch) * channels, 4 * part_len,
+                                            <floating_t>0) if offsets != NULL else NULL
+    cdef floating_t *buffers = alloc_buffers(num_threads, thread_len,
+                                             <floating_t>0) if padded != NULL else NULL
+    try:
+        if offsets == NULL or padded == NULL or buffers == NULL:
+            raise MemoryError("cannot allocate the padded images")
+        for c in range(in_per_group):
+            offsets[c] = c * ld_tiles
+        with nogil:
+            for chunk in range((batch + chunk_images - 1) // chunk_images):
+                first = chunk * chunk_images
+                images = min(chunk_images, batch - first)
+                split_images(x, first, images, pad_top, pad_left, half_rows, half_ld, padded,
+                             num_threads)
+                items = images * row_chunks
+                with parallel(num_threads=num_threads):
+                    inputs = buffers + omp_get_thread_num() * thread_len
+                    products = inputs + inputs_len
+                    top = products + products_len
+                    bottom = top + 2 * ld_tiles
+                    for item in prange(items, schedule='dynamic'):
+                        n = item // row_chunks
+                        ty0 = (item % row_chunks) * chunk_tile_rows
+                        tile_rows = min(chunk_tile_rows, tiles_h - ty0)
+                        tiles = round_up(tile_rows * half_ld, tile)
+                        for group in range(groups):
+                            for c in range(in_per_group):
+                                wino_input(padded + (n * channels + group * in_per_group + c)
+                                           * 4 * part_len, part_len, half_ld, ty0 * half_ld,
+                                           tiles, inputs + c * ld_tiles, inputs_step)
+                            for xi in range(16):
+                                for block in range(packed.shape[1]):
+                                    conv_tile(inputs + xi * inputs_step, offsets,
+                                              in_per_group, pass_channels,
+                                              &packed[group * 16 + xi, block, 0, 0], 0, tiles,
+                                              products + xi * products_step
+                                              + block * CYCONV_CONV_BLOCK * ld_tiles, ld_tiles)
+                            for k in range(out_per_group):
+                                nonfinite += wino_output(products + k * ld_tiles, products_step,
+                                                         tiles, top, bottom)
+                                for y in range(2 * ty0, min(out_h, 2 * (ty0 + tile_rows))):
+                                    copy_row(&out[first + n, group * out_per_group + k, y, 0],
+                                             (top if y % 2 == 0 else bottom)
+                                             + (y // 2 - ty0) * 2 * half_ld,
+                                             out_w, has_bias,
+                                             bias[group * out_per_group + k] if has_bias else 0)
+    finally:
+        free(buffers)
+        free(padded)
+        free(offsets)
+    return nonfinite

@@ -1,0 +1,148 @@
+/*
+ * Winograd F(2x2, 3x3) transforms (Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016).  A 2x2 block of a 3x3 stride-1
+ * convolution's output is
+ *
+ *     Y = A^T [ sum_c (G g_c G^T) . (B^T d_c B) ] A
+ *
+ * over the 4x4 input tiles d_c (tiles overlap by two pixels) and the 3x3
+ * kernels g_c, with
+ *
+ *     B^T = [1  0 -1  0]    A^T = [1  1  1  0]
+ *           [0  1  1  0]          [0  1 -1 -1]
+ *           [0 -1  1  0]
+ *           [0  1  0 -1]
+ *
+ * so the 36 multiplies per output block become 16, and the sum over
+ * channels of each of the 16 elementwise products is one GEMM.  B and A
+ * hold only 0 and +-1: the transforms are additions, and output pixel (i, j)
+ * of a block reads rows i..i+2 and columns j..j+2 of its tile only, as the
+ * direct convolution does.
+ *
+ * The padded input plane is stored as its four polyphase parts: part (a, b)
+ * holds pixels (2 * i + a, 2 * k + b) at i * half_ld + k.  Tile t = i *
+ * half_ld + k then reads pixel (2 * i + p, 2 * k + q) at a constant offset
+ * from t in part (p % 2, q % 2), so a run of tiles (whole tile rows, plus one
+ * tile per row at k = half_ld - 1 whose results are discarded) is one loop
+ * over contiguous arrays, which gcc vectorises at each module's
+ * instruction-set level.
+ */
+#ifndef CYCONV_WINOGRAD_H
+#define CYCONV_WINOGRAD_H
+
+#include <stddef.h>
+
+/* The loops below write several rows of one buffer (ld_xi apart, never
+ * overlapping); without this, gcc would need more run-time alias checks than
+ * it allows itself and leave them scalar. */
+#if defined(__clang__)
+#  define CYCONV_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#  define CYCONV_IVDEP _Pragma("GCC ivdep")
+#else
+#  define CYCONV_IVDEP
+#endif
+
+#define CYCONV_DEFINE_WINOGRAD(SUFFIX, T)                                          \
+/* even[k] = src[2k - shift], odd[k] = src[2k + 1 - shift] for k < pairs,      \
+ * zero where that index falls outside [0, width); shift >= 0. */              \
+static void cyconv_split_row_##SUFFIX(const T *restrict src, ptrdiff_t width,  \
+                                      ptrdiff_t shift, ptrdiff_t pairs,        \
+                                      T *restrict even, T *restrict odd)       \
+{                                                                              \
+    /* Pairs [lo, hi) have both pixels inside the row. */                      \
+    ptrdiff_t lo = (shift + 1) / 2, hi = (width + shift) / 2;                  \
+    if (lo > pairs) lo = pairs;                                                \
+    if (hi < lo) hi = lo;                                                      \
+    if (hi > pairs) hi = pairs;                                                \
+    for (ptrdiff_t k = 0; k < lo; ++k) {                                       \
+        ptrdiff_t col = 2 * k - shift;                                         \
+        even[k] = col >= 0 && col < width ? src[col] : 0;                      \
+        odd[k] = col + 1 >= 0 && col + 1 < width ? src[col + 1] : 0;           \
+    }                                                                          \
+    const T *shifted = src - shift;                                            \
+    for (ptrdiff_t k = lo; k < hi; ++k) {                                      \
+        even[k] = shifted[2 * k];                                              \
+        odd[k] = shifted[2 * k + 1];                                           \
+    }                                                                          \
+    for (ptrdiff_t k = hi; k < pairs; ++k) {                                   \
+        ptrdiff_t col = 2 * k - shift;                                         \
+        even[k] = col >= 0 && col < width ? src[col] : 0;                      \
+        odd[k] = col + 1 >= 0 && col + 1 < width ? src[col + 1] : 0;           \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+/* The 16 transformed values of tiles start .. start + count of a plane split \
+ * into polyphase parts of part_len elements: value xi = 4 * row + column of  \
+ * tile start + t goes to out[xi * ld_xi + t]. */                             \
+static void cyconv_wino_input_##SUFFIX(const T *restrict parts,                \
+                                       ptrdiff_t part_len, ptrdiff_t half_ld,  \
+                                       ptrdiff_t start, ptrdiff_t count,       \
+                                       T *restrict out, ptrdiff_t ld_xi)       \
+{                                                                              \
+    const T *ee = parts + start, *eo = ee + part_len;                          \
+    const T *oe = eo + part_len, *oo = oe + part_len;                          \
+    const ptrdiff_t down = half_ld;                                            \
+    CYCONV_IVDEP                                                               \
+    for (ptrdiff_t t = 0; t < count; ++t) {                                    \
+        /* Rows 0..3 of the tile, columns 0..3: d[row][col]. */                \
+        T d00 = ee[t], d01 = eo[t], d02 = ee[t + 1], d03 = eo[t + 1];           \
+        T d10 = oe[t], d11 = oo[t], d12 = oe[t + 1], d13 = oo[t + 1];           \
+        T d20 = ee[t + down], d21 = eo[t + down];                              \
+        T d22 = ee[t + down + 1], d23 = eo[t + down + 1];                      \
+        T d30 = oe[t + down], d31 = oo[t + down];                              \
+        T d32 = oe[t + down + 1], d33 = oo[t + down + 1];                      \
+        /* B^T d: rows combined. */                                            \
+        T a0 = d00 - d20, a1 = d01 - d21, a2 = d02 - d22, a3 = d03 - d23;      \
+        T b0 = d10 + d20, b1 = d11 + d21, b2 = d12 + d22, b3 = d13 + d23;      \
+        T c0 = d20 - d10, c1 = d21 - d11, c2 = d22 - d12, c3 = d23 - d13;      \
+        T e0 = d10 - d30, e1 = d11 - d31, e2 = d12 - d32, e3 = d13 - d33;      \
+        /* (B^T d) B: columns combined. */                                     \
+        out[0 * ld_xi + t] = a0 - a2;  out[1 * ld_xi + t] = a1 + a2;           \
+        out[2 * ld_xi + t] = a2 - a1;  out[3 * ld_xi + t] = a1 - a3;           \
+        out[4 * ld_xi + t] = b0 - b2;  out[5 * ld_xi + t] = b1 + b2;           \
+        out[6 * ld_xi + t] = b2 - b1;  out[7 * ld_xi + t] = b1 - b3;           \
+        out[8 * ld_xi + t] = c0 - c2;  out[9 * ld_xi + t] = c1 + c2;           \
+        out[10 * ld_xi + t] = c2 - c1; out[11 * ld_xi + t] = c1 - c3;          \
+        out[12 * ld_xi + t] = e0 - e2; out[13 * ld_xi + t] = e1 + e2;          \
+        out[14 * ld_xi + t] = e2 - e1; out[15 * ld_xi + t] = e1 - e3;          \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+/* The 2x2 outputs of `count` tiles from their 16 products m[xi * ld_xi + t]:  \
+ * pixels (0, 0), (0, 1) of tile t go to top[2t], top[2t + 1], pixels (1, 0),  \
+ * (1, 1) to bottom[2t], bottom[2t + 1].  Returns how many of them are inf or  \
+ * NaN (v - v is 0 for the others). */                                         \
+static ptrdiff_t cyconv_wino_output_##SUFFIX(const T *restrict m,              \
+                                             ptrdiff_t ld_xi, ptrdiff_t count, \
+                                             T *restrict top,                  \
+                                             T *restrict bottom)               \
+{                                                                              \
+    ptrdiff_t nonfinite = 0;                                                   \
+    CYCONV_IVDEP                                                               \
+    for (ptrdiff_t t = 0; t < count; ++t) {                                    \
+        /* A^T m: rows combined, s = row 0 of the result, d = row 1. */         \
+        T s0 = m[0 * ld_xi + t] + m[4 * ld_xi + t] + m[8 * ld_xi + t];         \
+        T s1 = m[1 * ld_xi + t] + m[5 * ld_xi + t] + m[9 * ld_xi + t];         \
+        T s2 = m[2 * ld_xi + t] + m[6 * ld_xi + t] + m[10 * ld_xi + t];        \
+        T s3 = m[3 * ld_xi + t] + m[7 * ld_xi + t] + m[11 * ld_xi + t];        \
+        T d0 = m[4 * ld_xi + t] - m[8 * ld_xi + t] - m[12 * ld_xi + t];        \
+        T d1 = m[5 * ld_xi + t] - m[9 * ld_xi + t] - m[13 * ld_xi + t];        \
+        T d2 = m[6 * ld_xi + t] - m[10 * ld_xi + t] - m[14 * ld_xi + t];       \
+        T d3 = m[7 * ld_xi + t] - m[11 * ld_xi + t] - m[15 * ld_xi + t];       \
+        T y00 = s0 + s1 + s2, y01 = s1 - s2 - s3;                              \
+        T y10 = d0 + d1 + d2, y11 = d1 - d2 - d3;                              \
+        top[2 * t] = y00;                                                      \
+        top[2 * t + 1] = y01;                                                  \
+        bottom[2 * t] = y10;                                                   \
+        bottom[2 * t + 1] = y11;                                               \
+        nonfinite += (y00 - y00 != 0) + (y01 - y01 != 0)                       \
+                     + (y10 - y10 != 0) + (y11 - y11 != 0);                    \
+    }                                                                          \
+    return nonfinite;                                                          \
+}
+
+CYCONV_DEFINE_WINOGRAD(f32, float)
+CYCONV_DEFINE_WINOGRAD(f64, double)
+
+#endif

@@ -1,0 +1,17 @@
+# The Winograd F(2x2, 3x3) transforms of winograd.h (each module that
+# cimports them compiles its own static copy at its instruction-set level).
+from libc.stddef cimport ptrdiff_t
+
+cdef extern from "winograd.h" nogil:
+    void cyconv_split_row_f32(const float *src, ptrdiff_t width, ptrdiff_t shift,
+                              ptrdiff_t pairs, float *even, float *odd)
+    void cyconv_split_row_f64(const double *src, ptrdiff_t width, ptrdiff_t shift,
+                              ptrdiff_t pairs, double *even, double *odd)
+    void cyconv_wino_input_f32(const float *parts, ptrdiff_t part_len, ptrdiff_t half_ld,
+                               ptrdiff_t start, ptrdiff_t count, float *out, ptrdiff_t ld_xi)
+    void cyconv_wino_input_f64(const double *parts, ptrdiff_t part_len, ptrdiff_t half_ld,
+                               ptrdiff_t start, ptrdiff_t count, double *out, ptrdiff_t ld_xi)
+    ptrdiff_t cyconv_wino_output_f32(const float *m, ptrdiff_t ld_xi, ptrdiff_t count,
+                                     float *top, float *bottom)
+    ptrdiff_t cyconv_wino_output_f64(const double *m, ptrdiff_t ld_xi, ptrdiff_t count,
+                                     double *top, double *bottom)
