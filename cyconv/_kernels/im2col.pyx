@@ -18,6 +18,10 @@ from libc.stdlib cimport free, malloc
 from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
 
+import numpy as np
+
+from cyconv._kernels import memory
+
 from cyconv._kernels.blas cimport gemm
 from cyconv._kernels.conv_tile cimport (
     CYCONV_CONV_BLOCK,
@@ -979,14 +983,19 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef floating_t *products
     cdef floating_t *top
     cdef floating_t *bottom
+    cdef Py_ssize_t padded_len = min(chunk_images, batch) * channels * 4 * part_len
+    # One block for the split images and the threads' buffers, from the
+    # reusing allocator of the outputs: a fresh block of this size would be
+    # mapped anew by every call, and its page faults cost a tenth of a
+    # batch-1 layer.
+    cdef floating_t[::1] scratch = memory.empty(
+        padded_len + num_threads * thread_len, np.float32 if floating_t is float else np.float64)
+    cdef floating_t *padded = &scratch[0]
+    cdef floating_t *buffers = padded + padded_len
     cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
-    cdef floating_t *padded = alloc_buffers(min(chunk_images, batch) * channels, 4 * part_len,
-                                            <floating_t>0) if offsets != NULL else NULL
-    cdef floating_t *buffers = alloc_buffers(num_threads, thread_len,
-                                             <floating_t>0) if padded != NULL else NULL
     try:
-        if offsets == NULL or padded == NULL or buffers == NULL:
-            raise MemoryError("cannot allocate the padded images")
+        if offsets == NULL:
+            raise MemoryError("cannot allocate the channel offsets")
         for c in range(in_per_group):
             offsets[c] = c * ld_tiles
         with nogil:
@@ -1028,7 +1037,5 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
                                              out_w, has_bias,
                                              bias[group * out_per_group + k] if has_bias else 0)
     finally:
-        free(buffers)
-        free(padded)
         free(offsets)
     return nonfinite
