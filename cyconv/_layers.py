@@ -276,12 +276,12 @@ def _uses_winograd(kernel, dilation, in_per_group, out_per_group, out_w, dtype):
             <= 8 * WINOGRAD_ITEM_BYTES)
 
 
-def _winograd_weight(weight, groups, dtype):
+def _winograd_weight(weight, groups, dtype, threads):
     """winograd_forward's transformed weights, tiled_forward's packing of them."""
     out_per_group = weight.shape[0] // groups
     block = _kernels.CONV_BLOCK
-    packed = np.zeros((groups * 16, -(-out_per_group // block), weight.shape[1], block), dtype)
-    _kernels.winograd_weight(np.ascontiguousarray(weight), packed)
+    packed = np.empty((groups * 16, -(-out_per_group // block), weight.shape[1], block), dtype)
+    _kernels.winograd_weight(np.ascontiguousarray(weight), packed, threads)
     return packed
 
 
@@ -313,7 +313,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
         tiles = tile_rows * (-(-out.shape[3] // 2) + 1)
         pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
         nonfinite = _kernels.winograd_forward(
-            x, _winograd_weight(weight, groups, dtype), bias, out, padding, groups,
+            x, _winograd_weight(weight, groups, dtype, threads), bias, out, padding, groups,
             chunk_images, tile_rows, pass_taps, threads)
         if nonfinite == 0:
             return

@@ -879,51 +879,66 @@ cdef void split_images(const floating_t[:, :, :, ::1] x, Py_ssize_t first, Py_ss
                     pad_top, pad_left, half_rows, half_ld, parts + plane * 4 * half_rows * half_ld)
 
 
-def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed):
-    """Fill ``packed`` (zeroed by the caller) with winograd_forward's weights.
+def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed,
+                    int num_threads):
+    """Fill ``packed`` with winograd_forward's weights.
 
     ``packed[g * 16 + xi, b, c, r]`` = element xi of G w G^T (4x4, see
     winograd.h) for output channel ``b * CONV_BLOCK + r`` of group ``g`` and
-    its input channel ``c``, computed in double and rounded once.
+    its input channel ``c`` (zero past the group's last channel), computed in
+    double and rounded once.  A work item is one (group, block): its values
+    are gathered in a per-thread buffer, then written in ``packed``'s order.
     """
     cdef Py_ssize_t out_channels = weight.shape[0], in_per_group = weight.shape[1]
+    cdef Py_ssize_t blocks = packed.shape[1]
     cdef Py_ssize_t out_per_group = out_channels // (packed.shape[0] // 16)
-    cdef Py_ssize_t co, c, group, block, r, i, j, xi
-    cdef double rows[4][3]
+    cdef Py_ssize_t matrix_len = in_per_group * CYCONV_CONV_BLOCK
+    # values[xi * matrix_step + c * CONV_BLOCK + r]; the extra block keeps the
+    # 16 matrices (written together) out of one cache set.
+    cdef Py_ssize_t matrix_step = matrix_len + CYCONV_CONV_BLOCK
+    # Per thread: the values, then G w (4 x 3; prange would share a C array).
+    cdef Py_ssize_t thread_len = 16 * matrix_step + 12
+    cdef Py_ssize_t item, group, block, used, co, c, r, i, j, xi, index
     cdef double top, middle, bottom
-    # One output channel's 16 x in_per_group values, stored matrix by matrix
-    # (the 16 matrices are far apart: interleaved stores would thrash the cache).
-    cdef double *values = <double *> malloc(16 * max(in_per_group, 1) * sizeof(double))
-    if values == NULL:
+    cdef double *values
+    cdef double *rows
+    cdef double *buffers = <double *> malloc(num_threads * thread_len * sizeof(double))
+    if buffers == NULL:
         raise MemoryError("cannot allocate the transformed weights")
     try:
-        with nogil:
-            for co in range(out_channels):
-                group, block = co // out_per_group, co % out_per_group // CYCONV_CONV_BLOCK
-                r = co % out_per_group % CYCONV_CONV_BLOCK
+        with nogil, parallel(num_threads=num_threads):
+            values = buffers + omp_get_thread_num() * thread_len
+            rows = values + 16 * matrix_step
+            for item in prange(packed.shape[0] // 16 * blocks, schedule='static'):
+                group, block = item // blocks, item % blocks
+                used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
+                if used < CYCONV_CONV_BLOCK:
+                    memset(values, 0, 16 * matrix_step * sizeof(double))
                 for c in range(in_per_group):
-                    for j in range(3):
-                        # G w: the kernel's rows combined.
-                        top, middle, bottom = (weight[co, c, 0, j], weight[co, c, 1, j],
-                                               weight[co, c, 2, j])
-                        rows[0][j] = top
-                        rows[1][j] = (top + middle + bottom) / 2
-                        rows[2][j] = (top - middle + bottom) / 2
-                        rows[3][j] = bottom
-                    for i in range(4):
-                        # (G w) G^T: then its columns.
-                        values[(4 * i) * in_per_group + c] = rows[i][0]
-                        values[(4 * i + 1) * in_per_group + c] = \
-                            (rows[i][0] + rows[i][1] + rows[i][2]) / 2
-                        values[(4 * i + 2) * in_per_group + c] = \
-                            (rows[i][0] - rows[i][1] + rows[i][2]) / 2
-                        values[(4 * i + 3) * in_per_group + c] = rows[i][2]
+                    for r in range(used):
+                        co = group * out_per_group + block * CYCONV_CONV_BLOCK + r
+                        for j in range(3):
+                            # G w: the kernel's rows combined.
+                            top, middle, bottom = (weight[co, c, 0, j], weight[co, c, 1, j],
+                                                   weight[co, c, 2, j])
+                            rows[j] = top
+                            rows[3 + j] = (top + middle + bottom) / 2
+                            rows[6 + j] = (top - middle + bottom) / 2
+                            rows[9 + j] = bottom
+                        for i in range(4):
+                            # (G w) G^T: then its columns.
+                            top, middle, bottom = rows[3 * i], rows[3 * i + 1], rows[3 * i + 2]
+                            index = 4 * i * matrix_step + c * CYCONV_CONV_BLOCK + r
+                            values[index] = top
+                            values[index + matrix_step] = (top + middle + bottom) / 2
+                            values[index + 2 * matrix_step] = (top - middle + bottom) / 2
+                            values[index + 3 * matrix_step] = bottom
                 for xi in range(16):
-                    for c in range(in_per_group):
-                        packed[group * 16 + xi, block, c, r] = \
-                            <floating_t>values[xi * in_per_group + c]
+                    for index in range(matrix_len):
+                        (&packed[group * 16 + xi, block, 0, 0])[index] = \
+                            <floating_t>values[xi * matrix_step + index]
     finally:
-        free(values)
+        free(buffers)
 
 
 def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
