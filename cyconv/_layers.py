@@ -66,6 +66,12 @@ WINOGRAD_MIN_CHANNELS = 16
 # (measured: 512 KiB beat 256 KiB and 1-2 MiB on the benchmark layers).  A
 # layer whose single row of tiles needs 8 times this keeps the tiled kernel.
 WINOGRAD_ITEM_BYTES = 512 << 10
+# Winograd's multiplies (its items padded to whole kernel tiles) against the
+# direct sums': small images waste most of a padded item and stay direct.
+WINOGRAD_MAX_WORK = 0.75
+# Kernel tiles of pixels a Winograd item needs at least (measured on 7x7 and
+# 14x14 layers of 256-512 channels: one tile ran slower than the tiled kernel).
+WINOGRAD_MIN_TILES = 2
 # Strided layers split into stride-1 phases when the zero taps that adds stay
 # below this fraction of the work (7x7 stride 2: 64/49 taps).
 PHASE_MAX_WASTE = 1.35
@@ -269,11 +275,43 @@ def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype):
     return 16 * (in_per_group + out_per_group) * (-(-out_w // 2) + 1) * dtype.itemsize
 
 
-def _uses_winograd(kernel, dilation, in_per_group, out_per_group, out_w, dtype):
-    return (kernel == (3, 3) and dilation == (1, 1)
-            and min(in_per_group, out_per_group) >= WINOGRAD_MIN_CHANNELS
-            and _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
-            <= 8 * WINOGRAD_ITEM_BYTES)
+def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape, dtype):
+    """Rows of 2x2 output tiles per Winograd work item, or None where the
+    layer is not Winograd's (3x3, dilation 1, ``WINOGRAD_MIN_CHANNELS``) or
+    would not gain from it.
+
+    An item's buffers stay within ``WINOGRAD_ITEM_BYTES`` (up to four times
+    that to fill the kernel's whole tiles of pixels), and a call has at
+    least ``MIN_WORK_ITEMS`` items.
+    """
+    if (kernel != (3, 3) or dilation != (1, 1)
+            or min(in_per_group, out_per_group) < WINOGRAD_MIN_CHANNELS):
+        return None
+    batch, _, out_h, out_w = out_shape
+    tiles_h, row_tiles = -(-out_h // 2), -(-out_w // 2) + 1
+    row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
+    if row_bytes > 8 * WINOGRAD_ITEM_BYTES:
+        return None
+    rows = max(1, min(tiles_h, WINOGRAD_ITEM_BYTES // row_bytes))
+    if batch * -(-tiles_h // rows) < MIN_WORK_ITEMS:
+        rows = max(1, -(-tiles_h * batch // MIN_WORK_ITEMS))
+    tile = _kernels.CONV_TILE_BYTES // dtype.itemsize
+
+    def slots(rows):
+        return -(-rows * row_tiles // tile) * tile
+
+    def short(rows):
+        # An item's 16 products reuse each transformed weight over its
+        # pixels: one kernel tile of them streams the weights (far more than
+        # the cache holds for 512 channels) at a few FLOP per byte.
+        return slots(rows) < WINOGRAD_MIN_TILES * tile or slots(rows) > 1.25 * rows * row_tiles
+
+    while rows < tiles_h and short(rows) and (rows + 1) * row_bytes <= 4 * WINOGRAD_ITEM_BYTES:
+        rows += 1
+    if (slots(rows) < WINOGRAD_MIN_TILES * tile
+            or 16 * slots(rows) > WINOGRAD_MAX_WORK * 9 * min(2 * rows, out_h) * out_w):
+        return None
+    return rows
 
 
 def _winograd_weight(weight, groups, dtype, threads):
@@ -285,18 +323,6 @@ def _winograd_weight(weight, groups, dtype, threads):
     return packed
 
 
-def _winograd_tile_rows(in_per_group, out_per_group, out_shape, dtype):
-    """Rows of 2x2 output tiles per Winograd work item: its buffers within
-    ``WINOGRAD_ITEM_BYTES``, and at least ``MIN_WORK_ITEMS`` items a call."""
-    batch, _, out_h, out_w = out_shape
-    tiles_h = -(-out_h // 2)
-    row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
-    rows = max(1, min(tiles_h, WINOGRAD_ITEM_BYTES // row_bytes))
-    if batch * -(-tiles_h // rows) < MIN_WORK_ITEMS:
-        rows = max(1, -(-tiles_h * batch // MIN_WORK_ITEMS))
-    return rows
-
-
 def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, threads):
     """``out`` = the stride-1 convolution of ``x`` (``padding`` is top/left,
     the output size implies the rest): by Winograd where it applies, else
@@ -306,8 +332,9 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
     in_per_group, out_per_group = weight.shape[1], weight.shape[0] // groups
     chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1], out.shape, kernel, dilation,
                                                       dtype)
-    if _uses_winograd(kernel, dilation, in_per_group, out_per_group, out.shape[3], dtype):
-        tile_rows = _winograd_tile_rows(in_per_group, out_per_group, out.shape, dtype)
+    tile_rows = _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out.shape,
+                                    dtype)
+    if tile_rows is not None:
         # The products are tiled_forward's kernel with a tap per input
         # channel, over a tile_rows-long row of tiles: passes sized the same.
         tiles = tile_rows * (-(-out.shape[3] // 2) + 1)

@@ -15,6 +15,18 @@ from reference import (
     im2col_reference,
 )
 
+# 3x3 layers with 16+ channels per group, for the Winograd path: odd and even
+# sizes, padding 0-2, groups, output channels off the kernel's block, outputs
+# smaller than a tile.
+WINOGRAD_CASES = [
+    ((2, 16, 9, 11), (16, 16, 3, 3), 1, 1, 1, 1),
+    ((1, 32, 8, 6), (34, 16, 3, 3), 1, "valid", 1, 2),
+    ((3, 17, 5, 4), (18, 17, 3, 3), 1, 2, 1, 1),
+    ((1, 16, 1, 1), (16, 16, 3, 3), 1, 1, 1, 1),
+    ((1, 16, 41, 3), (20, 16, 3, 3), 1, (2, 0), 1, 1),
+    ((2, 16, 30, 22), (17, 16, 3, 3), 1, 1, 1, 1),
+]
+
 # (x shape, weight shape, stride, padding, dilation, groups)
 CASES = [
     ((2, 3, 7, 8), (4, 3, 3, 3), 1, 0, 1, 1),
@@ -43,14 +55,9 @@ CASES = [
     ((1, 8, 9, 10), (12, 4, 4, 4), 2, 1, 1, 2),
     ((1, 5, 12, 13), (9, 5, 6, 6), (2, 3), (1, 2), 1, 1),
     ((1, 6, 11, 11), (9, 6, 4, 4), 2, 0, 1, 1),
-    # 3x3 with 16+ channels per group: Winograd F(2x2, 3x3), forward and input
-    # gradient (odd and even sizes, padding 0-2, groups, output channels off
-    # the kernel's block, outputs smaller than a tile).
-    ((2, 16, 9, 11), (16, 16, 3, 3), 1, 1, 1, 1),
-    ((1, 32, 8, 6), (34, 16, 3, 3), 1, "valid", 1, 2),
-    ((3, 17, 5, 4), (18, 17, 3, 3), 1, 2, 1, 1),
-    ((1, 16, 1, 1), (16, 16, 3, 3), 1, 1, 1, 1),
-    ((1, 16, 41, 3), (20, 16, 3, 3), 1, (2, 0), 1, 1),
+    # 3x3 with 16+ channels per group: Winograd F(2x2, 3x3) where the image
+    # is large enough for it to pay, the tiled kernel otherwise.
+    *WINOGRAD_CASES,
     # Padding past dilation * (kernel - 1): the input gradient falls back to GEMM.
     ((1, 4, 5, 6), (6, 4, 3, 2), 1, (3, 1), 1, 1),
     ((2, 8, 5, 5), (5, 8, 1, 1), 1, 1, 1, 1),
@@ -310,6 +317,31 @@ def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_
         np.testing.assert_allclose(got_part, want_part, rtol=1e-12, atol=1e-12)
 
 
+@pytest.fixture
+def always_winograd(monkeypatch):
+    """Winograd for every layer it can compute, small images too (by default
+    they stay direct, the padded work items wasting what Winograd saves)."""
+    monkeypatch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
+    monkeypatch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", WINOGRAD_CASES)
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_winograd_matches_reference(rng, monkeypatch, always_winograd, x_shape, w_shape, stride,
+                                    padding, dilation, groups, dtype, tolerance):
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, dtype)
+    pads = _pads(padding, w_shape, dilation)
+    calls = _count_calls(monkeypatch, "winograd_forward")
+    out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    expected = conv2d_reference(x, weight, bias, (1, 1), pads, (1, 1), groups)
+    np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance)
+    grad_out = rng.standard_normal(out.shape).astype(dtype)
+    grad_x = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)[0]
+    want = conv2d_backward_reference(grad_out, x, weight, (1, 1), pads, (1, 1), groups)[0]
+    np.testing.assert_allclose(grad_x, want, rtol=10 * tolerance, atol=10 * tolerance)
+    assert calls == ["winograd_forward"] * 2   # the forward and the input gradient
+
+
 def _count_calls(monkeypatch, name):
     """Count the calls of kernel ``name`` (the kernel still runs)."""
     calls = []
@@ -324,7 +356,8 @@ def _count_calls(monkeypatch, name):
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-4), (np.float64, 1e-12)])
-def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, dtype, tolerance):
+def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, always_winograd, dtype,
+                                                    tolerance):
     """3x3 layers with many channels take Winograd, forward and input gradient,
     with the direct sums' results within rounding; tiny work items too."""
     x, weight, bias = _case_arrays(rng, (2, 24, 13, 10), (20, 24, 3, 3), dtype)
@@ -347,7 +380,8 @@ def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, dtype, tol
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypatch, dtype):
+def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypatch,
+                                                                 always_winograd, dtype):
     """The Winograd transforms add pixels the direct sums keep apart (an inf
     would make NaNs of its whole tile): a non-finite output sends the layer
     to the tiled kernel, whose inf and NaN are the reference's."""
@@ -367,7 +401,7 @@ def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypa
         _assert_same_values(got_part, want_part)
 
 
-def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch):
+def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, always_winograd):
     """Inputs near the float32 limit: the transformed tiles (differences of
     pixels) overflow where the direct sums of small weights do not."""
     x = np.full((1, 16, 6, 6), 3e38, np.float32)
@@ -475,10 +509,13 @@ def test_property_winograd_matches_reference(batch, groups, in_per_group, out_pe
     weight = rng.standard_normal((groups * out_per_group, in_per_group, 3, 3)).astype(dtype)
     pads = (padding[0], padding[0], padding[1], padding[1])
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
-    out = cyconv.conv2d(x, weight, None, 1, padding, 1, groups, workers=2)
+    with pytest.MonkeyPatch.context() as patch:   # always_winograd, per example
+        patch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
+        patch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
+        out = cyconv.conv2d(x, weight, None, 1, padding, 1, groups, workers=2)
+        grad_x = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)[0]
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), pads, (1, 1),
                                                      groups), rtol=tolerance, atol=tolerance)
-    grad_x = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)[0]
     want = conv2d_backward_reference(out, x, weight, (1, 1), pads, (1, 1), groups)[0]
     np.testing.assert_allclose(grad_x, want, rtol=10 * tolerance, atol=10 * tolerance)
 

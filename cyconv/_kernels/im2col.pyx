@@ -724,6 +724,8 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
 
 # Output channels of one conv_tile call: callers pack weights in blocks of it.
 CONV_BLOCK = CYCONV_CONV_BLOCK
+# Bytes of pixels of one conv_tile tile: its pixel counts come in multiples of it.
+CONV_TILE_BYTES = CYCONV_CONV_TILE_BYTES
 
 
 cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_ssize_t taps,
