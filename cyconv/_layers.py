@@ -301,9 +301,10 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
         return -(-rows * row_tiles // tile) * tile
 
     def short(rows):
-        # An item's 16 products reuse each transformed weight over its
-        # pixels: one kernel tile of them streams the weights (far more than
-        # the cache holds for 512 channels) at a few FLOP per byte.
+        # Too few pixels: each transformed weight is used once per pixel of
+        # the item, and one kernel tile streams the weights (far more than
+        # the cache holds at 512 channels) at a few FLOP per byte.  Too much
+        # padding: the tiles past the last row are computed for nothing.
         return slots(rows) < WINOGRAD_MIN_TILES * tile or slots(rows) > 1.25 * rows * row_tiles
 
     while rows < tiles_h and short(rows) and (rows + 1) * row_bytes <= 4 * WINOGRAD_ITEM_BYTES:
@@ -349,8 +350,8 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
 
 
 def _tiled_grad_x(conv, grad_output, weight, threads):
-    """grad_x by tiled_forward: the stride-1 transposed convolution is the
-    convolution of the output gradient, padded by ``dilation * (kernel - 1)
+    """grad_x by _stride1_forward (Winograd or the tiled kernel): the stride-1
+    transposed convolution is the convolution of the output gradient, padded by ``dilation * (kernel - 1)
     - padding``, with the flipped kernels, input and output channels swapped.
     None when that padding would be negative, when a weight is inf or NaN
     (the padded form multiplies every weight by zeros the true sum never
