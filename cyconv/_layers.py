@@ -270,9 +270,15 @@ def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
     return images, rows, pass_channels
 
 
+def _winograd_row_tiles(out_w):
+    """2x2 tiles winograd_forward computes per row of tiles: one per output
+    column pair, plus one whose results are discarded (see winograd.h)."""
+    return -(-out_w // 2) + 1
+
+
 def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype):
     """Per-thread buffer bytes of one row of 2x2 Winograd tiles."""
-    return 16 * (in_per_group + out_per_group) * (-(-out_w // 2) + 1) * dtype.itemsize
+    return 16 * (in_per_group + out_per_group) * _winograd_row_tiles(out_w) * dtype.itemsize
 
 
 def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape, dtype):
@@ -288,7 +294,7 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
             or min(in_per_group, out_per_group) < WINOGRAD_MIN_CHANNELS):
         return None
     batch, _, out_h, out_w = out_shape
-    tiles_h, row_tiles = -(-out_h // 2), -(-out_w // 2) + 1
+    tiles_h, row_tiles = -(-out_h // 2), _winograd_row_tiles(out_w)
     row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
     if row_bytes > 8 * WINOGRAD_ITEM_BYTES:
         return None
@@ -338,7 +344,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
     if tile_rows is not None:
         # The products are tiled_forward's kernel with a tap per input
         # channel, over a tile_rows-long row of tiles: passes sized the same.
-        tiles = tile_rows * (-(-out.shape[3] // 2) + 1)
+        tiles = tile_rows * _winograd_row_tiles(out.shape[3])
         pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
         nonfinite = _kernels.winograd_forward(
             x, _winograd_weight(weight, groups, dtype, threads), bias, out, padding, groups,
