@@ -348,7 +348,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
         pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
         nonfinite = _kernels.winograd_forward(
             x, _winograd_weight(weight, groups, dtype, threads), bias, out, padding, groups,
-            chunk_images, tile_rows, pass_taps, threads)
+            tile_rows, pass_taps, threads)
         if nonfinite == 0:
             return
     _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype), bias, out, kernel, padding,
