@@ -12,10 +12,11 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   stride-1 layer over those phases.  3x3 layers with many channels go
   through Winograd F(2x2, 3x3) (``_kernels/winograd.h``) instead, its
   products done by the same kernel, unless an output comes out inf or NaN;
+  so do their weight gradients, its products GEMMs summing over the tiles;
 - 1x1 kernels with stride 1 and no padding: one GEMM per tile straight on
   the input, which is its own column matrix;
-- everything else (strided layers, weight gradients): im2col of a tile of
-  output rows into a per-thread buffer, then one GEMM per group.
+- everything else (strided layers, other weight gradients): im2col of a
+  tile of output rows into a per-thread buffer, then one GEMM per group.
 
 GEMM work items are (image, tile of output rows).  Images are tiled when
 their buffers would pass ``COLUMN_BUFFER_BYTES`` and when the batch alone
@@ -82,6 +83,12 @@ PIXEL_MAJOR_TYPES = (np.dtype(np.float32),)
 # Partial weight gradients of the backward pass: at most this many, this large.
 MAX_GRAD_SLOTS = 16
 GRAD_SLOT_BYTES = 64 << 20
+# Winograd weight gradients: all partial sums together at most this large
+# (writing and summing them costs a pass over each).
+WINOGRAD_GRAD_SLOTS_BYTES = 4 << 20
+# Their work items' tiles are the sums of the GEMMs: longer ones run faster,
+# up to buffers of about the L2 cache (measured on the benchmark layers).
+WINOGRAD_GRAD_ITEM_BYTES = 2 << 20
 
 _Conv = namedtuple(
     "_Conv", "batched x weight bias dtype kernel stride padding dilation groups out_shape"
@@ -281,6 +288,15 @@ def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype):
     return 16 * (in_per_group + out_per_group) * _winograd_row_tiles(out_w) * dtype.itemsize
 
 
+def _winograd_item_rows(batch, tiles_h, row_bytes, item_bytes):
+    """Rows of 2x2 tiles per Winograd work item: its buffers within
+    ``item_bytes``, and at least ``MIN_WORK_ITEMS`` items per call."""
+    rows = max(1, min(tiles_h, item_bytes // row_bytes))
+    if batch * -(-tiles_h // rows) < MIN_WORK_ITEMS:
+        rows = max(1, -(-tiles_h * batch // MIN_WORK_ITEMS))
+    return rows
+
+
 def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape, dtype):
     """Rows of 2x2 output tiles per Winograd work item, or None where the
     layer is not Winograd's (3x3, dilation 1, ``WINOGRAD_MIN_CHANNELS``) or
@@ -298,9 +314,7 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
     row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
     if row_bytes > 8 * WINOGRAD_ITEM_BYTES:
         return None
-    rows = max(1, min(tiles_h, WINOGRAD_ITEM_BYTES // row_bytes))
-    if batch * -(-tiles_h // rows) < MIN_WORK_ITEMS:
-        rows = max(1, -(-tiles_h * batch // MIN_WORK_ITEMS))
+    rows = _winograd_item_rows(batch, tiles_h, row_bytes, WINOGRAD_ITEM_BYTES)
     tile = _kernels.CONV_TILE_BYTES // dtype.itemsize
 
     def slots(rows):
@@ -353,6 +367,33 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
             return
     _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype), bias, out, kernel, padding,
                            dilation, chunk_images, rows, pass_channels, threads)
+
+
+def _winograd_grad_weight(conv, grad_output, x, threads):
+    """grad_weight by Winograd F(2x2, 3x3) where the forward pass would use
+    it (stride 1 and ``_winograd_tile_rows``), else None; None too when a
+    result is inf or NaN, which the transforms may have spread."""
+    in_per_group, out_per_group = conv.weight.shape[1], conv.weight.shape[0] // conv.groups
+    dtype, out_shape = conv.dtype, conv.out_shape
+    if conv.stride != (1, 1) or _winograd_tile_rows(conv.kernel, conv.dilation, in_per_group,
+                                                    out_per_group, out_shape, dtype) is None:
+        return None
+    tiles_h = -(-out_shape[2] // 2)
+    tile_rows = _winograd_item_rows(
+        out_shape[0], tiles_h,
+        _winograd_row_bytes(in_per_group, out_per_group, out_shape[3], dtype),
+        WINOGRAD_GRAD_ITEM_BYTES)
+    items = out_shape[0] * -(-tiles_h // tile_rows)
+    slot_bytes = 16 * conv.weight.shape[0] * in_per_group * dtype.itemsize
+    slots = max(1, min(items, MAX_GRAD_SLOTS, WINOGRAD_GRAD_SLOTS_BYTES // slot_bytes))
+    partial = memory.empty((slots, conv.groups * 16, in_per_group, out_per_group), dtype)
+    with _blas.single_threaded():
+        _kernels.winograd_grad_products(x, grad_output, partial,
+                                        (conv.padding[0][0], conv.padding[1][0]), conv.groups,
+                                        tile_rows, threads)
+    grad_weight = np.empty(conv.weight.shape, dtype)
+    _kernels.winograd_grad_weight(partial, grad_weight, threads)
+    return grad_weight if all_finite(grad_weight) else None
 
 
 def _tiled_grad_x(conv, grad_output, weight, threads):
@@ -600,6 +641,10 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     grad_x = None
     if _uses_tiled_kernel(conv):
         grad_x = _tiled_grad_x(conv, grad_output, _native(conv.weight, dtype), threads)
+        grad_weight = None if grad_x is None else _winograd_grad_weight(conv, grad_output, x,
+                                                                        threads)
+        if grad_weight is not None:
+            return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
     with_grad_x = grad_x is None
     if with_grad_x:
         grad_x = np.zeros(conv.x.shape, dtype=dtype)

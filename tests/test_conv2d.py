@@ -332,14 +332,17 @@ def test_winograd_matches_reference(rng, monkeypatch, always_winograd, x_shape, 
     x, weight, bias = _case_arrays(rng, x_shape, w_shape, dtype)
     pads = _pads(padding, w_shape, dilation)
     calls = _count_calls(monkeypatch, "winograd_forward")
+    grad_calls = _count_calls(monkeypatch, "winograd_grad_products")
     out = cyconv.conv2d(x, weight, bias, stride, padding, dilation, groups)
     expected = conv2d_reference(x, weight, bias, (1, 1), pads, (1, 1), groups)
     np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance)
     grad_out = rng.standard_normal(out.shape).astype(dtype)
-    grad_x = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)[0]
-    want = conv2d_backward_reference(grad_out, x, weight, (1, 1), pads, (1, 1), groups)[0]
-    np.testing.assert_allclose(grad_x, want, rtol=10 * tolerance, atol=10 * tolerance)
+    grads = cyconv.conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    want = conv2d_backward_reference(grad_out, x, weight, (1, 1), pads, (1, 1), groups)
+    for got_part, want_part in zip(grads, want):
+        np.testing.assert_allclose(got_part, want_part, rtol=10 * tolerance, atol=10 * tolerance)
     assert calls == ["winograd_forward"] * 2   # the forward and the input gradient
+    assert grad_calls == ["winograd_grad_products"]
 
 
 def _count_calls(monkeypatch, name):
@@ -358,25 +361,55 @@ def _count_calls(monkeypatch, name):
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-4), (np.float64, 1e-12)])
 def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, always_winograd, dtype,
                                                     tolerance):
-    """3x3 layers with many channels take Winograd, forward and input gradient,
-    with the direct sums' results within rounding; tiny work items too."""
+    """3x3 layers with many channels take Winograd, forward and both
+    gradients, with the direct sums' results within rounding; tiny work
+    items too (the same outputs; the weight gradient's sums are grouped
+    differently)."""
     x, weight, bias = _case_arrays(rng, (2, 24, 13, 10), (20, 24, 3, 3), dtype)
     grad_out = rng.standard_normal((2, 20, 13, 10)).astype(dtype)
     calls = _count_calls(monkeypatch, "winograd_forward")
-    got = (cyconv.conv2d(x, weight, bias, padding=1),
-           cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
-    assert calls == ["winograd_forward"] * 2
+    grad_calls = _count_calls(monkeypatch, "winograd_grad_products")
+
+    def run():
+        return (cyconv.conv2d(x, weight, bias, padding=1),
+                *cyconv.conv2d_backward(grad_out, x, weight, padding=1)[:2])
+
+    got = run()
+    assert calls == ["winograd_forward"] * 2 and len(grad_calls) == 1
     row_bytes = _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype))
     monkeypatch.setattr(_layers, "WINOGRAD_ITEM_BYTES", row_bytes)   # one row of tiles
-    small_items = (cyconv.conv2d(x, weight, bias, padding=1),
-                   cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
+    monkeypatch.setattr(_layers, "WINOGRAD_GRAD_ITEM_BYTES", row_bytes)
+    small_items = run()
     monkeypatch.setattr(_layers, "WINOGRAD_MIN_CHANNELS", 10**9)
-    tiled = (cyconv.conv2d(x, weight, bias, padding=1),
-             cyconv.conv2d_backward(grad_out, x, weight, padding=1)[0])
-    assert len(calls) == 4
+    tiled = run()
+    assert len(calls) == 4 and len(grad_calls) == 2
     for got_part, small_part, tiled_part in zip(got, small_items, tiled):
-        np.testing.assert_array_equal(small_part, got_part)
+        np.testing.assert_allclose(small_part, got_part, rtol=tolerance, atol=tolerance)
         np.testing.assert_allclose(got_part, tiled_part, rtol=tolerance, atol=tolerance)
+    for got_part, small_part in zip(got[:2], small_items[:2]):
+        np.testing.assert_array_equal(small_part, got_part)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding, groups", [
+    ((3, 16, 11, 9), (16, 16, 3, 3), 1, 1),
+    ((1, 34, 20, 7), (36, 17, 3, 3), (0, 2), 2),
+])
+def test_winograd_results_identical_for_any_worker_count(rng, monkeypatch, always_winograd,
+                                                         x_shape, w_shape, padding, groups):
+    """The weight gradient's partial sums are split by work item, not by thread."""
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
+    calls = _count_calls(monkeypatch, "winograd_grad_products")
+    one = cyconv.conv2d(x, weight, bias, padding=padding, groups=groups, workers=1)
+    grad_out = rng.standard_normal(one.shape).astype(np.float32)
+    grads_one = cyconv.conv2d_backward(grad_out, x, weight, padding=padding, groups=groups,
+                                       workers=1)
+    for workers in (2, 3, 5):
+        np.testing.assert_array_equal(
+            cyconv.conv2d(x, weight, bias, padding=padding, groups=groups, workers=workers), one)
+        for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, padding=padding,
+                                                    groups=groups, workers=workers), grads_one):
+            np.testing.assert_array_equal(got, want)
+    assert len(calls) == 4
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -401,6 +434,25 @@ def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypa
         _assert_same_values(got_part, want_part)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_weight_gradient_of_non_finite_inputs(rng, monkeypatch, always_winograd, dtype):
+    """Finite weights keep the input gradient on Winograd; inf and NaN in the
+    input send the weight gradient back to the direct sums."""
+    x = rng.standard_normal((2, 16, 7, 8)).astype(dtype)
+    weight = rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    x[1, 3, 0, -1] = np.nan
+    x[0, -1, 4, 4] = np.inf
+    grad_out = rng.standard_normal((2, 16, 7, 8)).astype(dtype)
+    grad_calls = _count_calls(monkeypatch, "winograd_grad_products")
+    gemm_calls = _count_calls(monkeypatch, "gemm_backward")
+    got = cyconv.conv2d_backward(grad_out, x, weight, padding=1)
+    assert grad_calls == ["winograd_grad_products"] and gemm_calls == ["gemm_backward"]
+    want = conv2d_backward_reference(grad_out, x, weight, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert not np.isfinite(want[1]).all()
+    for got_part, want_part in zip(got, want):
+        _assert_same_values(got_part, want_part)
+
+
 def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, always_winograd):
     """Inputs near the float32 limit: the transformed tiles (differences of
     pixels) overflow where the direct sums of small weights do not."""
@@ -408,6 +460,7 @@ def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, alway
     x[:, :, 1::2] = -3e38
     weight = np.full((16, 16, 3, 3), 1e-3, np.float32)
     calls = _count_calls(monkeypatch, "tiled_forward")
+    gemm_calls = _count_calls(monkeypatch, "gemm_backward")
     out = cyconv.conv2d(x, weight, padding=1)
     assert calls == ["tiled_forward"]
     want = conv2d_reference(x.astype(np.float64), weight.astype(np.float64), None, (1, 1),
@@ -415,6 +468,14 @@ def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, alway
     assert np.isfinite(out).all()
     # float32 sums of 144 terms of 3e35 that cancel: errors scale with the terms.
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5 * 144 * 3e35)
+    # The weight gradient: sums of 36 terms of 3e35 (grad_out 1e-3).
+    grad_out = np.full(out.shape, 1e-3, np.float32)
+    grad_weight = cyconv.conv2d_backward(grad_out, x, weight, padding=1)[1]
+    assert gemm_calls == ["gemm_backward"]
+    want = conv2d_backward_reference(grad_out.astype(np.float64), x.astype(np.float64),
+                                     weight.astype(np.float64), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert np.isfinite(grad_weight).all()
+    np.testing.assert_allclose(grad_weight, want[1], rtol=1e-4, atol=1e-5 * 36 * 3e35)
 
 
 def test_concurrent_calls_match_sequential(rng):
@@ -501,7 +562,7 @@ def test_property_matches_reference(batch, groups, in_per_group, out_per_group, 
 def test_property_winograd_matches_reference(batch, groups, in_per_group, out_per_group, height,
                                              width, padding, dtype, seed):
     """3x3 stride-1 layers with 16+ channels per group (the Winograd path):
-    forward and input gradient, any size, padding and batch."""
+    forward and gradients, any size, padding and batch."""
     if height + 2 * padding[0] < 3 or width + 2 * padding[1] < 3:
         return
     rng = np.random.default_rng(seed)
@@ -513,11 +574,12 @@ def test_property_winograd_matches_reference(batch, groups, in_per_group, out_pe
         patch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
         patch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
         out = cyconv.conv2d(x, weight, None, 1, padding, 1, groups, workers=2)
-        grad_x = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)[0]
+        grads = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), pads, (1, 1),
                                                      groups), rtol=tolerance, atol=tolerance)
-    want = conv2d_backward_reference(out, x, weight, (1, 1), pads, (1, 1), groups)[0]
-    np.testing.assert_allclose(grad_x, want, rtol=10 * tolerance, atol=10 * tolerance)
+    want = conv2d_backward_reference(out, x, weight, (1, 1), pads, (1, 1), groups)
+    for got_part, want_part in zip(grads, want):
+        np.testing.assert_allclose(got_part, want_part, rtol=10 * tolerance, atol=10 * tolerance)
 
 
 X = np.ones((1, 4, 6, 6))

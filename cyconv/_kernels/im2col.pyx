@@ -46,6 +46,8 @@ from cyconv._kernels.openmp cimport omp_get_thread_num
 from cyconv._kernels.winograd cimport (
     cyconv_split_row_f32,
     cyconv_split_row_f64,
+    cyconv_wino_grad_output_f32,
+    cyconv_wino_grad_output_f64,
     cyconv_wino_input_f32,
     cyconv_wino_input_f64,
     cyconv_wino_output_f32,
@@ -852,6 +854,15 @@ cdef inline Py_ssize_t wino_output(const floating_t *products, Py_ssize_t ld_xi,
         return cyconv_wino_output_f64(products, ld_xi, count, top, bottom)
 
 
+cdef inline void wino_grad_output(const floating_t *parts, Py_ssize_t part_len, Py_ssize_t start,
+                                  Py_ssize_t count, floating_t *out,
+                                  Py_ssize_t ld_xi) noexcept nogil:
+    if floating_t is float:
+        cyconv_wino_grad_output_f32(parts, part_len, start, count, out, ld_xi)
+    else:
+        cyconv_wino_grad_output_f64(parts, part_len, start, count, out, ld_xi)
+
+
 cdef void split_plane(const floating_t *plane, Py_ssize_t height, Py_ssize_t width,
                       Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t half_rows,
                       Py_ssize_t half_ld, floating_t *parts) noexcept nogil:
@@ -1040,3 +1051,125 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     finally:
         free(offsets)
     return nonfinite
+
+
+def winograd_grad_products(const floating_t[:, :, :, ::1] x,
+                           const floating_t[:, :, :, ::1] grad_out,
+                           floating_t[:, :, :, ::1] slots, tuple padding, Py_ssize_t groups,
+                           Py_ssize_t chunk_tile_rows, int num_threads):
+    """The weight gradient of winograd_forward's layer before its weight
+    transform, summed over the tiles in ``slots.shape[0]`` partial sums.
+
+    ``slots[s, g * 16 + xi, c, k]`` = sum over the tiles of slot ``s`` of
+    value xi of B^T d B (input channel c of group g, as winograd_forward
+    transforms it) times value xi of A y A^T (the 2x2 block of the output
+    gradient's channel k of the group; winograd.h).  Work items are (image,
+    ``chunk_tile_rows`` rows of tiles), numbered in that order; item ``j``
+    goes to slot ``j % slots``, each slot walked in order by one thread (its
+    first item overwrites it), so the sums are the same for any number of
+    threads; there must be at least as many items as slots.  An item splits
+    the rows it reads of each plane into polyphase parts just before their
+    transform, while they are in the cache; the discarded tiles past each
+    row read zeros of the output gradient.
+    """
+    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = grad_out.shape[1]
+    cdef Py_ssize_t out_h = grad_out.shape[2], out_w = grad_out.shape[3]
+    cdef Py_ssize_t pad_top = padding[0], pad_left = padding[1]
+    cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t n_slots = slots.shape[0]
+    cdef Py_ssize_t tiles_h = (out_h + 1) // 2, half_ld = (out_w + 1) // 2 + 1
+    cdef Py_ssize_t row_chunks = (tiles_h + chunk_tile_rows - 1) // chunk_tile_rows
+    # Parts of an item's rows: its input tiles reach two part rows further.
+    cdef Py_ssize_t x_part_len = (chunk_tile_rows + 2) * half_ld
+    cdef Py_ssize_t grad_part_len = chunk_tile_rows * half_ld
+    # As in winograd_forward: rows an odd number of cache lines apart.
+    cdef Py_ssize_t line = 64 // sizeof(floating_t)
+    cdef Py_ssize_t ld_tiles = round_up(chunk_tile_rows * half_ld, line)
+    ld_tiles += line if ld_tiles // line % 2 == 0 else 0
+    cdef Py_ssize_t inputs_step = in_per_group * ld_tiles + line
+    cdef Py_ssize_t grads_step = out_per_group * ld_tiles + line
+    cdef Py_ssize_t inputs_len = 16 * inputs_step, grads_len = 16 * grads_step
+    cdef Py_ssize_t thread_len = inputs_len + grads_len + 4 * x_part_len
+    cdef Py_ssize_t slot, item, n, ty0, tile_rows, tiles, group, c, k
+    cdef int xi
+    cdef floating_t *inputs
+    cdef floating_t *grads
+    cdef floating_t *parts
+    num_threads = <int>max(1, min(num_threads, n_slots))
+    # From the reusing allocator, as winograd_forward's scratch.
+    cdef floating_t[::1] scratch = memory.empty(
+        num_threads * thread_len, np.float32 if floating_t is float else np.float64)
+    cdef floating_t *buffers = &scratch[0]
+    with nogil, parallel(num_threads=num_threads):
+        inputs = buffers + omp_get_thread_num() * thread_len
+        grads = inputs + inputs_len
+        parts = grads + grads_len
+        for slot in prange(n_slots, schedule='dynamic'):
+            item = slot
+            while item < batch * row_chunks:
+                n = item // row_chunks
+                ty0 = item % row_chunks * chunk_tile_rows
+                tile_rows = min(chunk_tile_rows, tiles_h - ty0)
+                tiles = tile_rows * half_ld
+                for group in range(groups):
+                    for c in range(in_per_group):
+                        split_plane(&x[n, group * in_per_group + c, 0, 0], x.shape[2],
+                                    x.shape[3], pad_top - 2 * ty0, pad_left, tile_rows + 2,
+                                    half_ld, parts)
+                        wino_input(parts, (tile_rows + 2) * half_ld, half_ld, 0, tiles,
+                                   inputs + c * ld_tiles, inputs_step)
+                    for k in range(out_per_group):
+                        split_plane(&grad_out[n, group * out_per_group + k, 0, 0], out_h, out_w,
+                                    -2 * ty0, 0, tile_rows, half_ld, parts)
+                        wino_grad_output(parts, tiles, 0, tiles, grads + k * ld_tiles,
+                                         grads_step)
+                    for xi in range(16):
+                        gemm(False, True, in_per_group, out_per_group, tiles, 1,
+                             inputs + xi * inputs_step, ld_tiles, grads + xi * grads_step,
+                             ld_tiles, 0 if item < n_slots else 1,
+                             &slots[slot, group * 16 + xi, 0, 0], out_per_group)
+                item = item + n_slots
+
+
+def winograd_grad_weight(const floating_t[:, :, :, ::1] slots, floating_t[:, :, :, ::1] grad_w,
+                         int num_threads):
+    """``grad_w`` (C_out, C_in / groups, 3, 3) from winograd_grad_products'
+    slots: their sum (in slot order, in double) transformed by G^T . G, the
+    adjoint of the weight transform G g G^T (winograd.h)."""
+    cdef Py_ssize_t n_slots = slots.shape[0], in_per_group = slots.shape[2]
+    cdef Py_ssize_t out_per_group = slots.shape[3]
+    cdef Py_ssize_t item, group, c, k, s, i, xi
+    cdef double *sums
+    cdef double *row
+    cdef double first, second
+    # Per thread: the 16 sums for each k, then G^T M (3 x 4).
+    cdef Py_ssize_t thread_len = 16 * out_per_group + 12
+    cdef double[::1] buffers = memory.empty(num_threads * thread_len, np.float64)
+    with nogil, parallel(num_threads=num_threads):
+        sums = &buffers[0] + omp_get_thread_num() * thread_len
+        row = sums + 16 * out_per_group
+        for item in prange(slots.shape[1] // 16 * in_per_group, schedule='static'):
+            group, c = item // in_per_group, item % in_per_group
+            for xi in range(16):
+                for k in range(out_per_group):
+                    sums[xi * out_per_group + k] = slots[0, group * 16 + xi, c, k]
+                for s in range(1, n_slots):
+                    for k in range(out_per_group):
+                        sums[xi * out_per_group + k] += slots[s, group * 16 + xi, c, k]
+            for k in range(out_per_group):
+                for i in range(4):
+                    # G^T M: its rows m0 + (m1 + m2) / 2, (m1 - m2) / 2,
+                    # (m1 + m2) / 2 + m3, for each of M's columns i.
+                    first = sums[(4 + i) * out_per_group + k]
+                    second = sums[(8 + i) * out_per_group + k]
+                    row[i] = sums[i * out_per_group + k] + (first + second) / 2
+                    row[4 + i] = (first - second) / 2
+                    row[8 + i] = (first + second) / 2 + sums[(12 + i) * out_per_group + k]
+                for i in range(3):
+                    # (G^T M) G: the same of its columns.
+                    first, second = row[4 * i + 1], row[4 * i + 2]
+                    grad_w[group * out_per_group + k, c, i, 0] = \
+                        <floating_t>(row[4 * i] + (first + second) / 2)
+                    grad_w[group * out_per_group + k, c, i, 1] = <floating_t>((first - second) / 2)
+                    grad_w[group * out_per_group + k, c, i, 2] = \
+                        <floating_t>((first + second) / 2 + row[4 * i + 3])

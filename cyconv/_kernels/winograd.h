@@ -26,6 +26,14 @@
  * tile per row at k = half_ld - 1 whose results are discarded) is one loop
  * over contiguous arrays, which gcc vectorises at each module's
  * instruction-set level.
+ *
+ * The weight gradient of a 3x3 kernel is then
+ *
+ *     dg = G^T [ sum_tiles (A dy A^T) . (B^T d B) ] G
+ *
+ * with dy the 2x2 block of the output gradient a tile computes: the same
+ * input transform, A's adjoint for the output gradient, and one GEMM per
+ * element summing over the tiles.
  */
 #ifndef CYCONV_WINOGRAD_H
 #define CYCONV_WINOGRAD_H
@@ -140,6 +148,35 @@ static ptrdiff_t cyconv_wino_output_##SUFFIX(const T *restrict m,              \
                      + (y10 - y10 != 0) + (y11 - y11 != 0);                    \
     }                                                                          \
     return nonfinite;                                                          \
+}                                                                              \
+                                                                               \
+/* The weight gradient's transform of the output gradient, A y A^T (the      \
+ * adjoint of the output transform) of the 2x2 blocks y of tiles start ..     \
+ * start + count, from the gradient's polyphase parts (even/odd rows and      \
+ * columns, part_len apart): value xi of tile start + t goes to               \
+ * out[xi * ld_xi + t]. */                                                     \
+static void cyconv_wino_grad_output_##SUFFIX(const T *restrict parts,          \
+                                             ptrdiff_t part_len,               \
+                                             ptrdiff_t start, ptrdiff_t count, \
+                                             T *restrict out, ptrdiff_t ld_xi) \
+{                                                                              \
+    const T *ee = parts + start, *eo = ee + part_len;                          \
+    const T *oe = eo + part_len, *oo = oe + part_len;                          \
+    CYCONV_IVDEP                                                               \
+    for (ptrdiff_t t = 0; t < count; ++t) {                                    \
+        T y00 = ee[t], y01 = eo[t], y10 = oe[t], y11 = oo[t];                  \
+        /* A y: rows y0, y0 + y1, y0 - y1, -y1; (A y) A^T: the same of its    \
+         * two columns. */                                                     \
+        T s0 = y00 + y10, s1 = y01 + y11, d0 = y00 - y10, d1 = y01 - y11;      \
+        out[0 * ld_xi + t] = y00;        out[1 * ld_xi + t] = y00 + y01;       \
+        out[2 * ld_xi + t] = y00 - y01;  out[3 * ld_xi + t] = -y01;            \
+        out[4 * ld_xi + t] = s0;         out[5 * ld_xi + t] = s0 + s1;         \
+        out[6 * ld_xi + t] = s0 - s1;    out[7 * ld_xi + t] = -s1;             \
+        out[8 * ld_xi + t] = d0;         out[9 * ld_xi + t] = d0 + d1;         \
+        out[10 * ld_xi + t] = d0 - d1;   out[11 * ld_xi + t] = -d1;            \
+        out[12 * ld_xi + t] = -y10;      out[13 * ld_xi + t] = -y10 - y11;     \
+        out[14 * ld_xi + t] = y11 - y10; out[15 * ld_xi + t] = y11;            \
+    }                                                                          \
 }
 
 CYCONV_DEFINE_WINOGRAD(f32, float)

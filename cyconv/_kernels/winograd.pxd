@@ -15,3 +15,7 @@ cdef extern from "winograd.h" nogil:
                                      float *top, float *bottom)
     ptrdiff_t cyconv_wino_output_f64(const double *m, ptrdiff_t ld_xi, ptrdiff_t count,
                                      double *top, double *bottom)
+    void cyconv_wino_grad_output_f32(const float *parts, ptrdiff_t part_len, ptrdiff_t start,
+                                     ptrdiff_t count, float *out, ptrdiff_t ld_xi)
+    void cyconv_wino_grad_output_f64(const double *parts, ptrdiff_t part_len, ptrdiff_t start,
+                                     ptrdiff_t count, double *out, ptrdiff_t ld_xi)
