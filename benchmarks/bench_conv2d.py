@@ -63,11 +63,17 @@ def _median_time(function, repeat):
 def _interleaved_medians(functions, repeat):
     """Median seconds of each of ``functions`` (name -> (callable, context,
     pause after it)), timed in turns, so that a slow spell of a shared
-    machine falls on all of them alike rather than on whichever ran then."""
+    machine falls on all of them alike rather than on whichever ran then.
+
+    A turn times a call right after an untimed one, as calls in a loop run:
+    the first call after a pause pays for waking the idle cores and refilling
+    the caches (about 1 ms per call for torch and cyconv alike on the
+    2-vCPU reference machine), which would swamp millisecond layers."""
     times = {name: [] for name in functions}
     for round_ in range(repeat + 1):
         for name, (function, context, settle) in functions.items():
             with context():
+                function()
                 start = time.perf_counter()
                 function()
                 seconds = time.perf_counter() - start
