@@ -478,6 +478,70 @@ def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, alway
     np.testing.assert_allclose(grad_weight, want[1], rtol=1e-4, atol=1e-5 * 36 * 3e35)
 
 
+@pytest.fixture
+def always_pointwise(monkeypatch):
+    """The register-tiled pointwise kernel for every 1x1 layer of 32+ pixels,
+    in chunks of 32 (a whole number of tiles at every instruction set)."""
+    monkeypatch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 32)
+    monkeypatch.setattr(_layers, "POINTWISE_CHUNK_BYTES", float("inf"))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups", [
+    ((2, 16, 5, 7), (12, 16, 1, 1), 1),       # a partial tile per plane, partial block
+    ((1, 12, 8, 9), (10, 6, 1, 1), 2),        # groups, 72 pixels: two chunks and a tail
+    ((3, 9, 33, 1), (16, 9, 1, 1), 1),        # whole blocks, a one-pixel tail
+    ((1, 40, 8, 8), (8, 40, 1, 1), 1),        # whole tiles only
+])
+def test_pointwise_kernel_matches_reference(rng, monkeypatch, always_pointwise, x_shape, w_shape,
+                                            groups):
+    """float32 1x1 layers: forward and input gradient by the pointwise
+    kernel, bitwise the same for any workers."""
+    x, weight, bias = _case_arrays(rng, x_shape, w_shape, np.float32)
+    calls = _count_calls(monkeypatch, "pointwise_forward")
+    out = cyconv.conv2d(x, weight, bias, groups=groups)
+    want = conv2d_reference(x, weight, bias, (1, 1), (0, 0, 0, 0), (1, 1), groups)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    grads = cyconv.conv2d_backward(grad_out, x, weight, groups=groups)
+    wants = conv2d_backward_reference(grad_out, x, weight, (1, 1), (0, 0, 0, 0), (1, 1), groups)
+    for got_part, want_part in zip(grads, wants):
+        np.testing.assert_allclose(got_part, want_part, rtol=1e-4, atol=1e-4)
+    assert calls == ["pointwise_forward"] * 2
+    for workers in (1, 3):
+        np.testing.assert_array_equal(
+            cyconv.conv2d(x, weight, bias, groups=groups, workers=workers), out)
+        np.testing.assert_array_equal(
+            cyconv.conv2d_backward(grad_out, x, weight, groups=groups, workers=workers)[0],
+            grads[0])
+
+
+def test_pointwise_kernel_by_default_on_large_float32_planes(rng, monkeypatch):
+    x, weight, bias = _case_arrays(rng, (1, 24, 24, 24), (16, 24, 1, 1), np.float32)
+    calls = _count_calls(monkeypatch, "pointwise_forward")
+    out = cyconv.conv2d(x, weight, bias)
+    assert calls == ["pointwise_forward"]
+    np.testing.assert_allclose(
+        out, conv2d_reference(x, weight, bias, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+        rtol=1e-5, atol=1e-5)
+    cyconv.conv2d(x.astype(np.float64), weight, bias)
+    cyconv.conv2d(x[:, :, :20, :20], weight, bias)
+    assert calls == ["pointwise_forward"]   # float64, and planes below a chunk: GEMM
+
+
+def test_pointwise_kernel_non_finite_values(rng, always_pointwise):
+    """Each output is the direct sum over channels: inf and NaN where the reference has them."""
+    x, weight, bias = _case_arrays(rng, (2, 16, 6, 7), (9, 16, 1, 1), np.float32)
+    x[0, 3, 2, 5] = np.inf
+    x[1, 0, 5, 6] = np.nan
+    weight[4, 7] = -np.inf
+    out = cyconv.conv2d(x, weight, bias)
+    _assert_same_values(out, conv2d_reference(x, weight, bias, (1, 1), (0, 0, 0, 0), (1, 1), 1))
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    grad_x = cyconv.conv2d_backward(grad_out, x, weight)[0]
+    _assert_same_values(grad_x, conv2d_backward_reference(grad_out, x, weight, (1, 1),
+                                                          (0, 0, 0, 0), (1, 1), 1)[0])
+
+
 def test_concurrent_calls_match_sequential(rng):
     x, weight, bias = _case_arrays(rng, (4, 8, 20, 20), (8, 8, 3, 3), np.float32)
     expected = cyconv.conv2d(x, weight, bias, padding=1)
