@@ -428,6 +428,22 @@ def _tiled_grad_x(conv, grad_output, weight, threads):
     return grad_x
 
 
+def _kernel_grad_x(conv, grad_output, weight, threads):
+    """grad_x without im2col: by _tiled_grad_x for stride-1 layers, by the
+    pointwise kernel for the 1x1 layers it computes (the input gradient is
+    then the 1x1 convolution of the output gradient by the transposed
+    weights); None where neither applies."""
+    if _uses_tiled_kernel(conv):
+        return _tiled_grad_x(conv, grad_output, weight, threads)
+    if not (_is_pointwise(conv) and _uses_pointwise_kernel(weight.shape[0] // conv.groups,
+                                                           conv.x.shape, conv.dtype)):
+        return None
+    grad_x = memory.empty(conv.x.shape, conv.dtype)
+    _pointwise_forward(grad_output, _transposed_weight(weight, conv.groups),
+                       np.empty(0, conv.dtype), grad_x, conv.groups, threads)
+    return grad_x
+
+
 def _transposed_weight(weight, groups):
     """The weight of the transposed convolution: kernels flipped, input and
     output channels of each group swapped."""
@@ -675,24 +691,16 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         grad_weight = grad_w_parts.sum(axis=0).reshape(conv.weight.shape)
         return _unbatch(grad_x, conv.batched), grad_weight, grad_b_parts.sum(axis=0)
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
-    grad_x = None
-    if _uses_tiled_kernel(conv):
-        grad_x = _tiled_grad_x(conv, grad_output, _native(conv.weight, dtype), threads)
-        grad_weight = None if grad_x is None else _winograd_grad_weight(conv, grad_output, x,
-                                                                        threads)
-        if grad_weight is not None:
-            return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
-    pointwise = _is_pointwise(conv)
-    if pointwise and _uses_pointwise_kernel(conv.weight.shape[0] // conv.groups, conv.x.shape,
-                                            dtype):
-        grad_x = memory.empty(conv.x.shape, dtype)
-        _pointwise_forward(grad_output, _transposed_weight(_native(conv.weight, dtype),
-                                                           conv.groups),
-                           np.empty(0, dtype), grad_x, conv.groups, threads)
+    weight = _native(conv.weight, dtype)
+    grad_x = _kernel_grad_x(conv, grad_output, weight, threads)
+    grad_weight = None if grad_x is None else _winograd_grad_weight(conv, grad_output, x, threads)
+    if grad_weight is not None:
+        return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
     with_grad_x = grad_x is None
     if with_grad_x:
         grad_x = np.zeros(conv.x.shape, dtype=dtype)
-    weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
+    weight = weight.reshape(conv.weight.shape[0], -1)
+    pointwise = _is_pointwise(conv)
     tile_rows = _tile_rows(conv, pointwise)
     phases = _phases(conv, tile_rows) if with_grad_x else 1
     tiles = -(-conv.out_shape[2] // tile_rows)
