@@ -82,9 +82,9 @@ PHASE_MAX_WASTE = 1.35
 # channel-major one for float64: measured with sgemm/dgemm on the layer shapes).
 PIXEL_MAJOR_TYPES = (np.dtype(np.float32),)
 # Pointwise (1x1) layers of these types run the register-tiled kernel on
-# the input planes, in work items of this many pixels (a multiple of every
-# kernel tile) and passes over this many bytes of input channels, where the
-# whole chunk fits in this much cache.  Measured against one GEMM per tile
+# the input planes, in work items of this many pixels and passes over this
+# many bytes of input channels, where the whole chunk fits in this much
+# cache.  Measured against one GEMM per tile
 # on ResNet's 1x1 layers, 2 threads: float32 1.1-2.5x on 28x28 and larger
 # planes with up to 256 input channels, 0.65-0.9x on smaller planes with
 # more channels (the weights are streamed for a few pixels); float64

@@ -528,6 +528,32 @@ def test_pointwise_kernel_by_default_on_large_float32_planes(rng, monkeypatch):
     assert calls == ["pointwise_forward"]   # float64, and planes below a chunk: GEMM
 
 
+@given(
+    batch=st.integers(1, 2), groups=st.integers(1, 2), in_per_group=st.integers(3, 20),
+    out_per_group=st.integers(6, 20), height=st.integers(1, 10), width=st.integers(1, 10),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_pointwise_kernel_matches_reference(batch, groups, in_per_group, out_per_group,
+                                                     height, width, seed):
+    """float32 1x1 layers of any plane size (chunks of 40 pixels, off every
+    kernel tile: partial tiles inside chunks and at the ends of planes),
+    channel counts off the kernel's block, groups."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, groups * in_per_group, height, width)).astype(np.float32)
+    weight = rng.standard_normal((groups * out_per_group, in_per_group, 1, 1)).astype(np.float32)
+    with pytest.MonkeyPatch.context() as patch:   # always_pointwise, per example
+        patch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 40)
+        patch.setattr(_layers, "POINTWISE_CHUNK_BYTES", float("inf"))
+        calls = _count_calls(patch, "pointwise_forward")
+        out = cyconv.conv2d(x, weight, None, groups=groups, workers=2)
+        grad_x = cyconv.conv2d_backward(out, x, weight, groups=groups, workers=2)[0]
+    assert len(calls) == (2 if height * width >= 40 else 0)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1),
+                                                     groups), rtol=1e-4, atol=1e-4)
+    want = conv2d_backward_reference(out, x, weight, (1, 1), (0, 0, 0, 0), (1, 1), groups)[0]
+    np.testing.assert_allclose(grad_x, want, rtol=1e-4, atol=1e-3)
+
+
 def test_pointwise_kernel_non_finite_values(rng, always_pointwise):
     """Each output is the direct sum over channels: inf and NaN where the reference has them."""
     x, weight, bias = _case_arrays(rng, (2, 16, 6, 7), (9, 16, 1, 1), np.float32)
