@@ -1175,7 +1175,6 @@ def winograd_grad_weight(const floating_t[:, :, :, ::1] slots, floating_t[:, :, 
                         <floating_t>((first + second) / 2 + row[4 * i + 3])
 
 
-
 def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
                       const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                       Py_ssize_t chunk_pixels, Py_ssize_t pass_channels, int num_threads):
@@ -1188,7 +1187,7 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
     pixels); per group and block of output channels the kernel computes its
     whole tiles, in passes of ``pass_channels`` channels, straight into
     ``out`` (then the bias is added), or into a per-thread buffer for a
-    group's partial last block, whose rows copy_row writes out.  A plane's
+    group's partial last block, whose rows copy_row writes out.  A chunk's
     last, partial tile is computed from a zero-padded copy of its pixels
     into that buffer (the kernel reads and writes whole tiles).
     """
