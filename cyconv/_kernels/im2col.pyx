@@ -881,6 +881,34 @@ cdef void split_plane(const floating_t *plane, Py_ssize_t height, Py_ssize_t wid
                       even + part_len)
 
 
+cdef void transform_inputs(const floating_t[:, :, :, ::1] x, Py_ssize_t n,
+                           Py_ssize_t first_channel, Py_ssize_t channels, Py_ssize_t top,
+                           Py_ssize_t left, Py_ssize_t half_rows, Py_ssize_t half_ld,
+                           Py_ssize_t tiles, floating_t *parts, floating_t *out,
+                           Py_ssize_t ld_tiles, Py_ssize_t ld_xi) noexcept nogil:
+    """wino_input of ``tiles`` tiles of channels ``first_channel ..
+    first_channel + channels`` of image ``n``: each plane's rows are
+    zero-padded (``top`` rows above the first tile row, ``left`` columns),
+    split into ``parts`` (``half_rows`` part rows) just before, while they
+    are in the cache; channel ``c``'s values go to ``out + c * ld_tiles``."""
+    cdef Py_ssize_t c
+    for c in range(channels):
+        split_plane(&x[n, first_channel + c, 0, 0], x.shape[2], x.shape[3], top, left, half_rows,
+                    half_ld, parts)
+        wino_input(parts, half_rows * half_ld, half_ld, 0, tiles, out + c * ld_tiles, ld_xi)
+
+
+cdef inline Py_ssize_t odd_lines(Py_ssize_t length, Py_ssize_t multiple,
+                                 Py_ssize_t line) noexcept nogil:
+    """``length`` rounded up to a multiple of ``multiple`` (whole cache lines
+    of ``line`` elements), then to an odd number of lines.  Rows that far
+    apart, and one line more between the 16 matrices, fall in different sets
+    of the cache (power-of-two strides would crowd the rows the Winograd
+    loops stream together into a few sets)."""
+    cdef Py_ssize_t padded = round_up(length, multiple)
+    return padded + line if padded // line % 2 == 0 else padded
+
+
 def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed,
                     int num_threads):
     """Fill ``packed`` with winograd_forward's weights.
@@ -981,12 +1009,8 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef Py_ssize_t part_len = half_rows * half_ld
     cdef Py_ssize_t row_chunks = (tiles_h + chunk_tile_rows - 1) // chunk_tile_rows
     # Transformed tiles and products: rows of ld_tiles, whole conv_tile tiles.
-    # Rows an odd number of cache lines apart, and one line more between the
-    # 16 matrices, fall in different sets of the cache (power-of-two strides
-    # would crowd the rows the loops stream together into a few sets).
     cdef Py_ssize_t line = 64 // sizeof(floating_t)
-    cdef Py_ssize_t ld_tiles = round_up(chunk_tile_rows * half_ld, tile)
-    ld_tiles += line if ld_tiles // line % 2 == 0 else 0
+    cdef Py_ssize_t ld_tiles = odd_lines(chunk_tile_rows * half_ld, tile, line)
     cdef Py_ssize_t inputs_step = in_per_group * ld_tiles + line
     cdef Py_ssize_t products_step = padded_out * ld_tiles + line
     # Per thread: transformed inputs, their products, two rows of outputs,
@@ -1028,11 +1052,9 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
                 tile_rows = min(chunk_tile_rows, tiles_h - ty0)
                 tiles = round_up(tile_rows * half_ld, tile)
                 for group in range(groups):
-                    for c in range(in_per_group):
-                        split_plane(&x[n, group * in_per_group + c, 0, 0], x.shape[2], x.shape[3],
-                                    pad_top - 2 * ty0, pad_left, half_rows, half_ld, parts)
-                        wino_input(parts, part_len, half_ld, 0, tiles, inputs + c * ld_tiles,
-                                   inputs_step)
+                    transform_inputs(x, n, group * in_per_group, in_per_group, pad_top - 2 * ty0,
+                                     pad_left, half_rows, half_ld, tiles, parts, inputs, ld_tiles,
+                                     inputs_step)
                     for xi in range(16):
                         for block in range(packed.shape[1]):
                             conv_tile(inputs + xi * inputs_step, offsets, in_per_group,
@@ -1082,15 +1104,13 @@ def winograd_grad_products(const floating_t[:, :, :, ::1] x,
     # Parts of an item's rows: its input tiles reach two part rows further.
     cdef Py_ssize_t x_part_len = (chunk_tile_rows + 2) * half_ld
     cdef Py_ssize_t grad_part_len = chunk_tile_rows * half_ld
-    # As in winograd_forward: rows an odd number of cache lines apart.
     cdef Py_ssize_t line = 64 // sizeof(floating_t)
-    cdef Py_ssize_t ld_tiles = round_up(chunk_tile_rows * half_ld, line)
-    ld_tiles += line if ld_tiles // line % 2 == 0 else 0
+    cdef Py_ssize_t ld_tiles = odd_lines(chunk_tile_rows * half_ld, line, line)
     cdef Py_ssize_t inputs_step = in_per_group * ld_tiles + line
     cdef Py_ssize_t grads_step = out_per_group * ld_tiles + line
     cdef Py_ssize_t inputs_len = 16 * inputs_step, grads_len = 16 * grads_step
     cdef Py_ssize_t thread_len = inputs_len + grads_len + 4 * x_part_len
-    cdef Py_ssize_t slot, item, n, ty0, tile_rows, tiles, group, c, k
+    cdef Py_ssize_t slot, item, n, ty0, tile_rows, tiles, group, k
     cdef int xi
     cdef floating_t *inputs
     cdef floating_t *grads
@@ -1112,12 +1132,9 @@ def winograd_grad_products(const floating_t[:, :, :, ::1] x,
                 tile_rows = min(chunk_tile_rows, tiles_h - ty0)
                 tiles = tile_rows * half_ld
                 for group in range(groups):
-                    for c in range(in_per_group):
-                        split_plane(&x[n, group * in_per_group + c, 0, 0], x.shape[2],
-                                    x.shape[3], pad_top - 2 * ty0, pad_left, tile_rows + 2,
-                                    half_ld, parts)
-                        wino_input(parts, (tile_rows + 2) * half_ld, half_ld, 0, tiles,
-                                   inputs + c * ld_tiles, inputs_step)
+                    transform_inputs(x, n, group * in_per_group, in_per_group, pad_top - 2 * ty0,
+                                     pad_left, tile_rows + 2, half_ld, tiles, parts, inputs,
+                                     ld_tiles, inputs_step)
                     for k in range(out_per_group):
                         split_plane(&grad_out[n, group * out_per_group + k, 0, 0], out_h, out_w,
                                     -2 * ty0, 0, tile_rows, half_ld, parts)
