@@ -189,6 +189,13 @@ cdef floating_t *alloc_buffers(Py_ssize_t count, Py_ssize_t length, floating_t s
     return buffers
 
 
+cdef floating_t[::1] reused_scratch(Py_ssize_t length, floating_t sample):
+    """``length`` elements of scratch from the reusing allocator of the
+    outputs (``memory.empty``): a fresh block of a few MB would be mapped
+    anew by every call, and its page faults cost a tenth of a batch-1 layer."""
+    return memory.empty(length, np.float32 if floating_t is float else np.float64)
+
+
 def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
            tuple output_hw, tuple kernel, tuple stride, tuple padding, tuple dilation,
            int num_threads):
@@ -1028,11 +1035,7 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef floating_t *top
     cdef floating_t *bottom
     cdef floating_t *parts
-    # The threads' buffers, from the reusing allocator of the outputs: a
-    # fresh block of this size would be mapped anew by every call, and its
-    # page faults cost a tenth of a batch-1 layer.
-    cdef floating_t[::1] scratch = memory.empty(
-        num_threads * thread_len, np.float32 if floating_t is float else np.float64)
+    cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
     cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
     try:
@@ -1116,9 +1119,7 @@ def winograd_grad_products(const floating_t[:, :, :, ::1] x,
     cdef floating_t *grads
     cdef floating_t *parts
     num_threads = <int>max(1, min(num_threads, n_slots))
-    # From the reusing allocator, as winograd_forward's scratch.
-    cdef floating_t[::1] scratch = memory.empty(
-        num_threads * thread_len, np.float32 if floating_t is float else np.float64)
+    cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
     with nogil, parallel(num_threads=num_threads):
         inputs = buffers + omp_get_thread_num() * thread_len
@@ -1224,8 +1225,7 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
     cdef const floating_t *weights
     cdef floating_t *results
     cdef floating_t *tail
-    cdef floating_t[::1] scratch = memory.empty(
-        num_threads * thread_len, np.float32 if floating_t is float else np.float64)
+    cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
     # offsets[c] = c * plane (the planes), offsets[in_per_group + c] = c * tile (a tail).
     cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(2 * in_per_group * sizeof(ptrdiff_t))
