@@ -10,9 +10,10 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   gradient with the flipped kernels); strided layers whose kernel splits into
   stride_h * stride_w phases with few zero taps (7x7 stride 2) too, as the
   stride-1 layer over those phases.  3x3 layers with many channels go
-  through Winograd F(2x2, 3x3) (``_kernels/winograd.h``) instead, its
-  products done by the same kernel, unless an output comes out inf or NaN;
-  so do their weight gradients, its products GEMMs summing over the tiles;
+  through Winograd (``_kernels/winograd.h``) instead, F(2x2, 3x3) in float32
+  and F(4x4, 3x3) in float64, its products done by the same kernel, unless
+  an output comes out inf or NaN; so do their weight gradients, by F(2x2,
+  3x3), its products GEMMs summing over the tiles;
 - 1x1 kernels with stride 1 and no padding: the register-tiled kernel
   straight on the input planes (float32, large planes), else one GEMM per
   tile straight on the input, which is its own column matrix;
@@ -64,6 +65,11 @@ TILED_PASS_BYTES = 24 << 10
 # 3x3 stride-1 layers with at least this many input and output channels per
 # group use Winograd F(2x2, 3x3): 2.25 times fewer multiplies.
 WINOGRAD_MIN_CHANNELS = 16
+# Output tile size of the forward pass (and of the input gradient) per type.
+# F(4x4, 3x3) does 1.78 times fewer multiplies than F(2x2, 3x3), but its
+# transforms scale values by up to 100 (against 4): float64 absorbs the
+# rounding, float32 would not.  The weight gradient is always F(2x2, 3x3).
+WINOGRAD_SIZES = {np.dtype(np.float32): 2, np.dtype(np.float64): 4}
 # Transformed inputs and products of one Winograd work item, per thread
 # (measured: 512 KiB beat 256 KiB and 1-2 MiB on the benchmark layers).  A
 # layer whose single row of tiles needs 8 times this keeps the tiled kernel.
@@ -290,15 +296,17 @@ def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
     return images, rows, pass_channels
 
 
-def _winograd_row_tiles(out_w):
-    """2x2 tiles winograd_forward computes per row of tiles: one per output
-    column pair, plus one whose results are discarded (see winograd.h)."""
-    return -(-out_w // 2) + 1
+def _winograd_row_tiles(out_w, size):
+    """Tiles winograd_forward computes per row of ``size`` x ``size`` tiles:
+    one per ``size`` output columns, plus one whose results are discarded
+    (see winograd.h)."""
+    return -(-out_w // size) + 1
 
 
-def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype):
-    """Per-thread buffer bytes of one row of 2x2 Winograd tiles."""
-    return 16 * (in_per_group + out_per_group) * _winograd_row_tiles(out_w) * dtype.itemsize
+def _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype, size):
+    """Per-thread buffer bytes of one row of Winograd tiles."""
+    return ((size + 2) ** 2 * (in_per_group + out_per_group) * _winograd_row_tiles(out_w, size)
+            * dtype.itemsize)
 
 
 def _winograd_item_rows(batch, tiles_h, row_bytes, item_bytes):
@@ -310,10 +318,10 @@ def _winograd_item_rows(batch, tiles_h, row_bytes, item_bytes):
     return rows
 
 
-def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape, dtype):
-    """Rows of 2x2 output tiles per Winograd work item, or None where the
-    layer is not Winograd's (3x3, dilation 1, ``WINOGRAD_MIN_CHANNELS``) or
-    would not gain from it.
+def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape, dtype, size):
+    """Rows of ``size`` x ``size`` output tiles per Winograd work item, or
+    None where the layer is not Winograd's (3x3, dilation 1,
+    ``WINOGRAD_MIN_CHANNELS``) or would not gain from it.
 
     An item's buffers stay within ``WINOGRAD_ITEM_BYTES`` (up to four times
     that to fill the kernel's whole tiles of pixels), and a call has at
@@ -323,8 +331,8 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
             or min(in_per_group, out_per_group) < WINOGRAD_MIN_CHANNELS):
         return None
     batch, _, out_h, out_w = out_shape
-    tiles_h, row_tiles = -(-out_h // 2), _winograd_row_tiles(out_w)
-    row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype)
+    tiles_h, row_tiles = -(-out_h // size), _winograd_row_tiles(out_w, size)
+    row_bytes = _winograd_row_bytes(in_per_group, out_per_group, out_w, dtype, size)
     if row_bytes > 8 * WINOGRAD_ITEM_BYTES:
         return None
     rows = _winograd_item_rows(batch, tiles_h, row_bytes, WINOGRAD_ITEM_BYTES)
@@ -343,17 +351,20 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
     while rows < tiles_h and short(rows) and (rows + 1) * row_bytes <= 4 * WINOGRAD_ITEM_BYTES:
         rows += 1
     if (slots(rows) < WINOGRAD_MIN_TILES * tile
-            or 16 * slots(rows) > WINOGRAD_MAX_WORK * 9 * min(2 * rows, out_h) * out_w):
+            or (size + 2) ** 2 * slots(rows)
+            > WINOGRAD_MAX_WORK * 9 * min(size * rows, out_h) * out_w):
         return None
     return rows
 
 
-def _winograd_weight(weight, groups, dtype, threads):
-    """winograd_forward's transformed weights, tiled_forward's packing of them."""
+def _winograd_weight(weight, groups, dtype, size, threads):
+    """winograd_forward's transformed weights for F(size x size, 3x3),
+    tiled_forward's packing of them."""
     out_per_group = weight.shape[0] // groups
     block = _kernels.CONV_BLOCK
-    packed = np.empty((groups * 16, -(-out_per_group // block), weight.shape[1], block), dtype)
-    _kernels.winograd_weight(np.ascontiguousarray(weight), packed, threads)
+    packed = np.empty((groups * (size + 2) ** 2, -(-out_per_group // block), weight.shape[1],
+                       block), dtype)
+    _kernels.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
     return packed
 
 
@@ -366,16 +377,17 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
     in_per_group, out_per_group = weight.shape[1], weight.shape[0] // groups
     chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1], out.shape, kernel, dilation,
                                                       dtype)
+    size = WINOGRAD_SIZES[dtype]
     tile_rows = _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out.shape,
-                                    dtype)
+                                    dtype, size)
     if tile_rows is not None:
         # The products are tiled_forward's kernel with a tap per input
         # channel, over a tile_rows-long row of tiles: passes sized the same.
-        tiles = tile_rows * _winograd_row_tiles(out.shape[3])
+        tiles = tile_rows * _winograd_row_tiles(out.shape[3], size)
         pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
         nonfinite = _kernels.winograd_forward(
-            x, _winograd_weight(weight, groups, dtype, threads), bias, out, padding, groups,
-            tile_rows, pass_taps, threads)
+            x, _winograd_weight(weight, groups, dtype, size, threads), bias, out, padding,
+            groups, tile_rows, pass_taps, threads)
         if nonfinite == 0:
             return
     _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype), bias, out, kernel, padding,
@@ -389,12 +401,12 @@ def _winograd_grad_weight(conv, grad_output, x, threads):
     in_per_group, out_per_group = conv.weight.shape[1], conv.weight.shape[0] // conv.groups
     dtype, out_shape = conv.dtype, conv.out_shape
     if conv.stride != (1, 1) or _winograd_tile_rows(conv.kernel, conv.dilation, in_per_group,
-                                                    out_per_group, out_shape, dtype) is None:
+                                                    out_per_group, out_shape, dtype, 2) is None:
         return None
     tiles_h = -(-out_shape[2] // 2)
     tile_rows = _winograd_item_rows(
         out_shape[0], tiles_h,
-        _winograd_row_bytes(in_per_group, out_per_group, out_shape[3], dtype),
+        _winograd_row_bytes(in_per_group, out_per_group, out_shape[3], dtype, 2),
         WINOGRAD_GRAD_ITEM_BYTES)
     items = out_shape[0] * -(-tiles_h // tile_rows)
     slot_bytes = 16 * conv.weight.shape[0] * in_per_group * dtype.itemsize

@@ -376,9 +376,11 @@ def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, always_win
 
     got = run()
     assert calls == ["winograd_forward"] * 2 and len(grad_calls) == 1
-    row_bytes = _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype))
-    monkeypatch.setattr(_layers, "WINOGRAD_ITEM_BYTES", row_bytes)   # one row of tiles
-    monkeypatch.setattr(_layers, "WINOGRAD_GRAD_ITEM_BYTES", row_bytes)
+    size = _layers.WINOGRAD_SIZES[np.dtype(dtype)]
+    monkeypatch.setattr(_layers, "WINOGRAD_ITEM_BYTES",   # one row of tiles
+                        _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype), size))
+    monkeypatch.setattr(_layers, "WINOGRAD_GRAD_ITEM_BYTES",
+                        _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype), 2))
     small_items = run()
     monkeypatch.setattr(_layers, "WINOGRAD_MIN_CHANNELS", 10**9)
     tiled = run()
@@ -476,6 +478,40 @@ def test_winograd_overflow_falls_back_to_the_direct_sums(rng, monkeypatch, alway
                                      weight.astype(np.float64), (1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert np.isfinite(grad_weight).all()
     np.testing.assert_allclose(grad_weight, want[1], rtol=1e-4, atol=1e-5 * 36 * 3e35)
+
+
+def test_winograd_tile_size_by_type(rng, monkeypatch, always_winograd):
+    """float32 layers take F(2x2, 3x3) (16 transformed values per kernel),
+    float64 layers F(4x4, 3x3) (36), on planes no multiple of either."""
+    values = []
+    kernel = _layers._kernels.winograd_forward
+
+    def spy(x, packed, *args):
+        values.append(packed.shape[0])
+        return kernel(x, packed, *args)
+
+    monkeypatch.setattr(_layers._kernels, "winograd_forward", spy)
+    for dtype, tolerance in ((np.float32, 1e-4), (np.float64, 1e-12)):
+        x, weight, bias = _case_arrays(rng, (2, 32, 9, 11), (34, 16, 3, 3), dtype)
+        out = cyconv.conv2d(x, weight, bias, padding=(1, 2), groups=2)
+        want = conv2d_reference(x, weight, bias, (1, 1), (1, 1, 2, 2), (1, 1), 2)
+        np.testing.assert_allclose(out, want, rtol=tolerance, atol=tolerance)
+    assert values == [2 * 16, 2 * 36]
+
+
+def test_winograd_float64_overflow_falls_back_to_the_direct_sums(rng, monkeypatch,
+                                                                  always_winograd):
+    """F(4x4, 3x3)'s transforms scale pixels by up to 100: near the float64
+    limit they overflow where the direct sums of small weights do not."""
+    x = np.full((1, 16, 9, 9), 1e307)
+    x[:, :, 1::2] = -1e307
+    weight = np.full((16, 16, 3, 3), 1e-3)
+    calls = _count_calls(monkeypatch, "tiled_forward")
+    out = cyconv.conv2d(x, weight, padding=1)
+    assert calls == ["tiled_forward"]
+    assert np.isfinite(out).all()
+    want = conv2d_reference(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * 144 * 1e304)
 
 
 @pytest.fixture

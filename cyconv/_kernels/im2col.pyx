@@ -52,6 +52,10 @@ from cyconv._kernels.winograd cimport (
     cyconv_wino_input_f64,
     cyconv_wino_output_f32,
     cyconv_wino_output_f64,
+    cyconv_wino4_input_f32,
+    cyconv_wino4_input_f64,
+    cyconv_wino4_output_f32,
+    cyconv_wino4_output_f64,
 )
 
 
@@ -836,29 +840,42 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
 
 
 cdef inline void split_row(const floating_t *src, Py_ssize_t width, Py_ssize_t shift,
-                           Py_ssize_t pairs, floating_t *even, floating_t *odd) noexcept nogil:
+                           Py_ssize_t phases, Py_ssize_t count, floating_t *dst,
+                           Py_ssize_t dst_step) noexcept nogil:
     if floating_t is float:
-        cyconv_split_row_f32(src, width, shift, pairs, even, odd)
+        cyconv_split_row_f32(src, width, shift, phases, count, dst, dst_step)
     else:
-        cyconv_split_row_f64(src, width, shift, pairs, even, odd)
+        cyconv_split_row_f64(src, width, shift, phases, count, dst, dst_step)
 
 
-cdef inline void wino_input(const floating_t *parts, Py_ssize_t part_len, Py_ssize_t half_ld,
-                            Py_ssize_t start, Py_ssize_t count, floating_t *out,
-                            Py_ssize_t ld_xi) noexcept nogil:
-    if floating_t is float:
-        cyconv_wino_input_f32(parts, part_len, half_ld, start, count, out, ld_xi)
+cdef inline void wino_input(int size, const floating_t *parts, Py_ssize_t part_len,
+                            Py_ssize_t part_ld, Py_ssize_t start, Py_ssize_t count,
+                            floating_t *out, Py_ssize_t ld_xi) noexcept nogil:
+    """The input transform of F(size x size, 3x3), size 2 or 4."""
+    if size == 2:
+        if floating_t is float:
+            cyconv_wino_input_f32(parts, part_len, part_ld, start, count, out, ld_xi)
+        else:
+            cyconv_wino_input_f64(parts, part_len, part_ld, start, count, out, ld_xi)
+    elif floating_t is float:
+        cyconv_wino4_input_f32(parts, part_len, part_ld, start, count, out, ld_xi)
     else:
-        cyconv_wino_input_f64(parts, part_len, half_ld, start, count, out, ld_xi)
+        cyconv_wino4_input_f64(parts, part_len, part_ld, start, count, out, ld_xi)
 
 
-cdef inline Py_ssize_t wino_output(const floating_t *products, Py_ssize_t ld_xi,
-                                   Py_ssize_t count, floating_t *top,
-                                   floating_t *bottom) noexcept nogil:
-    if floating_t is float:
-        return cyconv_wino_output_f32(products, ld_xi, count, top, bottom)
+cdef inline Py_ssize_t wino_output(int size, const floating_t *products, Py_ssize_t ld_xi,
+                                   Py_ssize_t count, floating_t *out,
+                                   Py_ssize_t ld_out) noexcept nogil:
+    """The output transform of F(size x size, 3x3), size 2 or 4."""
+    if size == 2:
+        if floating_t is float:
+            return cyconv_wino_output_f32(products, ld_xi, count, out, ld_out)
+        else:
+            return cyconv_wino_output_f64(products, ld_xi, count, out, ld_out)
+    elif floating_t is float:
+        return cyconv_wino4_output_f32(products, ld_xi, count, out, ld_out)
     else:
-        return cyconv_wino_output_f64(products, ld_xi, count, top, bottom)
+        return cyconv_wino4_output_f64(products, ld_xi, count, out, ld_out)
 
 
 cdef inline void wino_grad_output(const floating_t *parts, Py_ssize_t part_len, Py_ssize_t start,
@@ -871,38 +888,41 @@ cdef inline void wino_grad_output(const floating_t *parts, Py_ssize_t part_len, 
 
 
 cdef void split_plane(const floating_t *plane, Py_ssize_t height, Py_ssize_t width,
-                      Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t half_rows,
-                      Py_ssize_t half_ld, floating_t *parts) noexcept nogil:
-    """Zero-pad a plane and store its four polyphase parts (see winograd.h),
-    each ``half_rows`` rows of ``half_ld``."""
-    cdef Py_ssize_t part_len = half_rows * half_ld, row, source_row
-    cdef floating_t *even
-    for row in range(2 * half_rows):
-        even = parts + 2 * (row % 2) * part_len + (row // 2) * half_ld
+                      Py_ssize_t pad_top, Py_ssize_t pad_left, int phases, Py_ssize_t part_rows,
+                      Py_ssize_t part_ld, floating_t *parts) noexcept nogil:
+    """Zero-pad a plane and store its ``phases`` x ``phases`` polyphase parts
+    (see winograd.h), each ``part_rows`` rows of ``part_ld``."""
+    cdef Py_ssize_t part_len = part_rows * part_ld, row, source_row
+    cdef int phase
+    cdef floating_t *first
+    for row in range(phases * part_rows):
+        first = parts + phases * (row % phases) * part_len + (row // phases) * part_ld
         source_row = row - pad_top
         if source_row < 0 or source_row >= height:
-            memset(even, 0, half_ld * sizeof(floating_t))
-            memset(even + part_len, 0, half_ld * sizeof(floating_t))
+            for phase in range(phases):
+                memset(first + phase * part_len, 0, part_ld * sizeof(floating_t))
         else:
-            split_row(plane + source_row * width, width, pad_left, half_ld, even,
-                      even + part_len)
+            split_row(plane + source_row * width, width, pad_left, phases, part_ld, first,
+                      part_len)
 
 
 cdef void transform_inputs(const floating_t[:, :, :, ::1] x, Py_ssize_t n,
                            Py_ssize_t first_channel, Py_ssize_t channels, Py_ssize_t top,
-                           Py_ssize_t left, Py_ssize_t half_rows, Py_ssize_t half_ld,
+                           Py_ssize_t left, int size, Py_ssize_t part_rows, Py_ssize_t part_ld,
                            Py_ssize_t tiles, floating_t *parts, floating_t *out,
                            Py_ssize_t ld_tiles, Py_ssize_t ld_xi) noexcept nogil:
-    """wino_input of ``tiles`` tiles of channels ``first_channel ..
-    first_channel + channels`` of image ``n``: each plane's rows are
-    zero-padded (``top`` rows above the first tile row, ``left`` columns),
-    split into ``parts`` (``half_rows`` part rows) just before, while they
-    are in the cache; channel ``c``'s values go to ``out + c * ld_tiles``."""
+    """wino_input (F(size x size, 3x3)) of ``tiles`` tiles of channels
+    ``first_channel .. first_channel + channels`` of image ``n``: each
+    plane's rows are zero-padded (``top`` rows above the first tile row,
+    ``left`` columns), split into ``parts`` (``part_rows`` part rows) just
+    before, while they are in the cache; channel ``c``'s values go to
+    ``out + c * ld_tiles``."""
     cdef Py_ssize_t c
     for c in range(channels):
-        split_plane(&x[n, first_channel + c, 0, 0], x.shape[2], x.shape[3], top, left, half_rows,
-                    half_ld, parts)
-        wino_input(parts, half_rows * half_ld, half_ld, 0, tiles, out + c * ld_tiles, ld_xi)
+        split_plane(&x[n, first_channel + c, 0, 0], x.shape[2], x.shape[3], top, left, size,
+                    part_rows, part_ld, parts)
+        wino_input(size, parts, part_rows * part_ld, part_ld, 0, tiles, out + c * ld_tiles,
+                   ld_xi)
 
 
 cdef inline Py_ssize_t odd_lines(Py_ssize_t length, Py_ssize_t multiple,
@@ -916,64 +936,78 @@ cdef inline Py_ssize_t odd_lines(Py_ssize_t length, Py_ssize_t multiple,
     return padded + line if padded // line % 2 == 0 else padded
 
 
-def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed,
-                    int num_threads):
-    """Fill ``packed`` with winograd_forward's weights.
+cdef inline void kernel_transform(int size, double top, double middle, double bottom,
+                                  double *out, Py_ssize_t step) noexcept nogil:
+    """G (size + 2 by 3, winograd.h) times (top, middle, bottom): element i
+    goes to ``out[i * step]``."""
+    if size == 2:
+        out[0] = top
+        out[step] = (top + middle + bottom) / 2
+        out[2 * step] = (top - middle + bottom) / 2
+        out[3 * step] = bottom
+    else:
+        out[0] = top / 4
+        out[step] = -(top + middle + bottom) / 6
+        out[2 * step] = -(top - middle + bottom) / 6
+        out[3 * step] = top / 24 + middle / 12 + bottom / 6
+        out[4 * step] = top / 24 - middle / 12 + bottom / 6
+        out[5 * step] = bottom
 
-    ``packed[g * 16 + xi, b, c, r]`` = element xi of G w G^T (4x4, see
-    winograd.h) for output channel ``b * CONV_BLOCK + r`` of group ``g`` and
-    its input channel ``c`` (zero past the group's last channel), computed in
-    double and rounded once.  A work item is one (group, block): its values
-    are gathered in a per-thread buffer, then written in ``packed``'s order.
+
+def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed,
+                    Py_ssize_t groups, int num_threads):
+    """Fill ``packed`` with winograd_forward's weights for F(size x size,
+    3x3), size 2 or 4, where ``packed.shape[0]`` is ``groups * (size + 2)**2``.
+
+    ``packed[g * values + xi, b, c, r]`` = element xi of G w G^T (size + 2
+    square, see winograd.h) for output channel ``b * CONV_BLOCK + r`` of
+    group ``g`` and its input channel ``c`` (zero past the group's last
+    channel), computed in double and rounded once.  A work item is one
+    (group, block): its values are gathered in a per-thread buffer, then
+    written in ``packed``'s order.
     """
     cdef Py_ssize_t out_channels = weight.shape[0], in_per_group = weight.shape[1]
-    cdef Py_ssize_t blocks = packed.shape[1]
-    cdef Py_ssize_t out_per_group = out_channels // (packed.shape[0] // 16)
+    cdef Py_ssize_t blocks = packed.shape[1], values = packed.shape[0] // groups
+    cdef int size = 2 if values == 16 else 4
+    cdef Py_ssize_t side = size + 2
+    cdef Py_ssize_t out_per_group = out_channels // groups
     cdef Py_ssize_t matrix_len = in_per_group * CYCONV_CONV_BLOCK
     # values[xi * matrix_step + c * CONV_BLOCK + r]; the extra block keeps the
-    # 16 matrices (written together) out of one cache set.
+    # matrices (written together) out of one cache set.
     cdef Py_ssize_t matrix_step = matrix_len + CYCONV_CONV_BLOCK
-    # Per thread: the values, then G w (4 x 3; prange would share a C array).
-    cdef Py_ssize_t thread_len = 16 * matrix_step + 12
+    # Per thread: the values, then G w (side x 3; prange would share a C array).
+    cdef Py_ssize_t thread_len = values * matrix_step + 3 * side
     cdef Py_ssize_t item, group, block, used, co, c, r, i, j, xi, index
-    cdef double top, middle, bottom
-    cdef double *values
+    cdef double *matrices
     cdef double *rows
     cdef double *buffers = <double *> malloc(num_threads * thread_len * sizeof(double))
     if buffers == NULL:
         raise MemoryError("cannot allocate the transformed weights")
     try:
         with nogil, parallel(num_threads=num_threads):
-            values = buffers + omp_get_thread_num() * thread_len
-            rows = values + 16 * matrix_step
-            for item in prange(packed.shape[0] // 16 * blocks, schedule='static'):
+            matrices = buffers + omp_get_thread_num() * thread_len
+            rows = matrices + values * matrix_step
+            for item in prange(groups * blocks, schedule='static'):
                 group, block = item // blocks, item % blocks
                 used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
                 if used < CYCONV_CONV_BLOCK:
-                    memset(values, 0, 16 * matrix_step * sizeof(double))
+                    memset(matrices, 0, values * matrix_step * sizeof(double))
                 for c in range(in_per_group):
                     for r in range(used):
                         co = group * out_per_group + block * CYCONV_CONV_BLOCK + r
                         for j in range(3):
                             # G w: the kernel's rows combined.
-                            top, middle, bottom = (weight[co, c, 0, j], weight[co, c, 1, j],
-                                                   weight[co, c, 2, j])
-                            rows[j] = top
-                            rows[3 + j] = (top + middle + bottom) / 2
-                            rows[6 + j] = (top - middle + bottom) / 2
-                            rows[9 + j] = bottom
-                        for i in range(4):
+                            kernel_transform(size, weight[co, c, 0, j], weight[co, c, 1, j],
+                                             weight[co, c, 2, j], rows + j, 3)
+                        for i in range(side):
                             # (G w) G^T: then its columns.
-                            top, middle, bottom = rows[3 * i], rows[3 * i + 1], rows[3 * i + 2]
-                            index = 4 * i * matrix_step + c * CYCONV_CONV_BLOCK + r
-                            values[index] = top
-                            values[index + matrix_step] = (top + middle + bottom) / 2
-                            values[index + 2 * matrix_step] = (top - middle + bottom) / 2
-                            values[index + 3 * matrix_step] = bottom
-                for xi in range(16):
+                            kernel_transform(size, rows[3 * i], rows[3 * i + 1], rows[3 * i + 2],
+                                             matrices + side * i * matrix_step
+                                             + c * CYCONV_CONV_BLOCK + r, matrix_step)
+                for xi in range(values):
                     for index in range(matrix_len):
-                        (&packed[group * 16 + xi, block, 0, 0])[index] = \
-                            <floating_t>values[xi * matrix_step + index]
+                        (&packed[group * values + xi, block, 0, 0])[index] = \
+                            <floating_t>matrices[xi * matrix_step + index]
     finally:
         free(buffers)
 
@@ -982,20 +1016,21 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
                      const floating_t[::1] bias, floating_t[:, :, :, ::1] out, tuple padding,
                      Py_ssize_t groups, Py_ssize_t chunk_tile_rows, Py_ssize_t pass_channels,
                      int num_threads):
-    """3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see winograd.h).
+    """3x3 stride-1 convolution by Winograd F(size x size, 3x3), size 2 or 4
+    (see winograd.h): ``packed.shape[0]`` is ``groups * (size + 2)**2``.
 
-    ``packed[group * 16 + xi, b, c, r]`` is element xi of G g G^T for output
-    channel ``b * CONV_BLOCK + r`` and input channel ``c`` of the group (zero
-    past its last channel), as tiled_forward packs its weights; ``bias`` is
-    empty for none; ``padding`` is (top, left), non-negative.  A work item
-    is (image, ``chunk_tile_rows`` rows of 2x2 output tiles): the rows it
-    reads of each input plane are zero-padded and split into polyphase parts,
-    and while those are in the cache, transformed into a per-thread buffer
-    (measured 0.95-1.3x the speed of splitting whole images first, 1.1x
-    typical), multiplied by the
-    transformed weights (16 products per group, each a conv_tile call with
-    one tap per input channel, ``pass_channels`` at a time) and transformed
-    back into ``out``, with the bias.
+    ``packed[group * values + xi, b, c, r]`` is element xi of G g G^T for
+    output channel ``b * CONV_BLOCK + r`` and input channel ``c`` of the
+    group (zero past its last channel), as winograd_weight packs them;
+    ``bias`` is empty for none; ``padding`` is (top, left), non-negative.  A
+    work item is (image, ``chunk_tile_rows`` rows of output tiles): the rows
+    it reads of each input plane are zero-padded and split into polyphase
+    parts, and while those are in the cache, transformed into a per-thread
+    buffer (measured 0.95-1.3x the speed of splitting whole images first,
+    1.1x typical), multiplied by the transformed weights (a product per
+    value and group, each a conv_tile call with one tap per input channel,
+    ``pass_channels`` at a time) and transformed back into ``out``, with the
+    bias.
 
     Returns how many tile outputs came out infinite or NaN, counting the
     discarded ones past the output's edges: the transforms add inputs the
@@ -1006,34 +1041,35 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef Py_ssize_t out_h = out.shape[2], out_w = out.shape[3]
     cdef Py_ssize_t pad_top = padding[0], pad_left = padding[1]
     cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t values = packed.shape[0] // groups
+    cdef int size = 2 if values == 16 else 4
     cdef Py_ssize_t padded_out = packed.shape[1] * CYCONV_CONV_BLOCK
     cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
-    cdef Py_ssize_t tiles_h = (out_h + 1) // 2, half_ld = (out_w + 1) // 2 + 1
+    cdef Py_ssize_t tiles_h = (out_h + size - 1) // size, part_ld = (out_w + size - 1) // size + 1
     # The transforms run over whole conv_tile tiles (no scalar remainder
     # loops): past an item's last tile row by less than a tile, reading one
     # part row and one element further than the tile they compute.
-    cdef Py_ssize_t half_rows = chunk_tile_rows + 2 + (tile + half_ld - 1) // half_ld
-    cdef Py_ssize_t part_len = half_rows * half_ld
+    cdef Py_ssize_t part_rows = chunk_tile_rows + 2 + (tile + part_ld - 1) // part_ld
+    cdef Py_ssize_t part_len = part_rows * part_ld
     cdef Py_ssize_t row_chunks = (tiles_h + chunk_tile_rows - 1) // chunk_tile_rows
     # Transformed tiles and products: rows of ld_tiles, whole conv_tile tiles.
     cdef Py_ssize_t line = 64 // sizeof(floating_t)
-    cdef Py_ssize_t ld_tiles = odd_lines(chunk_tile_rows * half_ld, tile, line)
+    cdef Py_ssize_t ld_tiles = odd_lines(chunk_tile_rows * part_ld, tile, line)
     cdef Py_ssize_t inputs_step = in_per_group * ld_tiles + line
     cdef Py_ssize_t products_step = padded_out * ld_tiles + line
-    # Per thread: transformed inputs, their products, two rows of outputs,
-    # the split rows of a plane.
-    cdef Py_ssize_t inputs_len = 16 * inputs_step
-    cdef Py_ssize_t products_len = 16 * products_step
-    cdef Py_ssize_t thread_len = inputs_len + products_len + 4 * ld_tiles + 4 * part_len
+    # Per thread: transformed inputs, their products, the rows of outputs
+    # (output row i of every tile at i * ld_out), the split rows of a plane.
+    cdef Py_ssize_t inputs_len = values * inputs_step
+    cdef Py_ssize_t products_len = values * products_step
+    cdef Py_ssize_t ld_out = size * ld_tiles
+    cdef Py_ssize_t thread_len = inputs_len + products_len + size * ld_out + size * size * part_len
     cdef Py_ssize_t items = batch * row_chunks, item, n, ty0, tile_rows, tiles, group
-    cdef Py_ssize_t c, k, y, block
+    cdef Py_ssize_t c, k, y, block, xi
     cdef Py_ssize_t nonfinite = 0
-    cdef int xi
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t *inputs
     cdef floating_t *products
-    cdef floating_t *top
-    cdef floating_t *bottom
+    cdef floating_t *rows_out
     cdef floating_t *parts
     cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
@@ -1046,31 +1082,30 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
         with nogil, parallel(num_threads=num_threads):
             inputs = buffers + omp_get_thread_num() * thread_len
             products = inputs + inputs_len
-            top = products + products_len
-            bottom = top + 2 * ld_tiles
-            parts = bottom + 2 * ld_tiles
+            rows_out = products + products_len
+            parts = rows_out + size * ld_out
             for item in prange(items, schedule='dynamic'):
                 n = item // row_chunks
                 ty0 = (item % row_chunks) * chunk_tile_rows
                 tile_rows = min(chunk_tile_rows, tiles_h - ty0)
-                tiles = round_up(tile_rows * half_ld, tile)
+                tiles = round_up(tile_rows * part_ld, tile)
                 for group in range(groups):
-                    transform_inputs(x, n, group * in_per_group, in_per_group, pad_top - 2 * ty0,
-                                     pad_left, half_rows, half_ld, tiles, parts, inputs, ld_tiles,
-                                     inputs_step)
-                    for xi in range(16):
+                    transform_inputs(x, n, group * in_per_group, in_per_group,
+                                     pad_top - size * ty0, pad_left, size, part_rows, part_ld,
+                                     tiles, parts, inputs, ld_tiles, inputs_step)
+                    for xi in range(values):
                         for block in range(packed.shape[1]):
                             conv_tile(inputs + xi * inputs_step, offsets, in_per_group,
-                                      pass_channels, &packed[group * 16 + xi, block, 0, 0], 0,
+                                      pass_channels, &packed[group * values + xi, block, 0, 0], 0,
                                       tiles, products + xi * products_step
                                       + block * CYCONV_CONV_BLOCK * ld_tiles, ld_tiles)
                     for k in range(out_per_group):
-                        nonfinite += wino_output(products + k * ld_tiles, products_step, tiles,
-                                                 top, bottom)
-                        for y in range(2 * ty0, min(out_h, 2 * (ty0 + tile_rows))):
+                        nonfinite += wino_output(size, products + k * ld_tiles, products_step,
+                                                 tiles, rows_out, ld_out)
+                        for y in range(size * ty0, min(out_h, size * (ty0 + tile_rows))):
                             copy_row(&out[n, group * out_per_group + k, y, 0],
-                                     (top if y % 2 == 0 else bottom)
-                                     + (y // 2 - ty0) * 2 * half_ld,
+                                     rows_out + (y % size) * ld_out
+                                     + (y // size - ty0) * size * part_ld,
                                      out_w, has_bias,
                                      bias[group * out_per_group + k] if has_bias else 0)
     finally:
@@ -1134,11 +1169,11 @@ def winograd_grad_products(const floating_t[:, :, :, ::1] x,
                 tiles = tile_rows * half_ld
                 for group in range(groups):
                     transform_inputs(x, n, group * in_per_group, in_per_group, pad_top - 2 * ty0,
-                                     pad_left, tile_rows + 2, half_ld, tiles, parts, inputs,
+                                     pad_left, 2, tile_rows + 2, half_ld, tiles, parts, inputs,
                                      ld_tiles, inputs_step)
                     for k in range(out_per_group):
                         split_plane(&grad_out[n, group * out_per_group + k, 0, 0], out_h, out_w,
-                                    -2 * ty0, 0, tile_rows, half_ld, parts)
+                                    -2 * ty0, 0, 2, tile_rows, half_ld, parts)
                         wino_grad_output(parts, tiles, 0, tiles, grads + k * ld_tiles,
                                          grads_step)
                     for xi in range(16):

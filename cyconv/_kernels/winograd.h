@@ -1,7 +1,7 @@
 /*
- * Winograd F(2x2, 3x3) transforms (Lavin & Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016).  A 2x2 block of a 3x3 stride-1
- * convolution's output is
+ * Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms (Lavin & Gray, "Fast
+ * Algorithms for Convolutional Neural Networks", 2016).  A 2x2 block of a
+ * 3x3 stride-1 convolution's output is
  *
  *     Y = A^T [ sum_c (G g_c G^T) . (B^T d_c B) ] A
  *
@@ -27,7 +27,20 @@
  * over contiguous arrays, which gcc vectorises at each module's
  * instruction-set level.
  *
- * The weight gradient of a 3x3 kernel is then
+ * F(4x4, 3x3) (float64) is the same with 6x6 input tiles overlapping by two
+ * pixels, 4x4 output blocks and 36 products instead of 144:
+ *
+ *     B^T = [4  0 -5  0  1  0]    G = [ 1/4     0    0]    A^T = [1 1  1 1  1 0]
+ *           [0 -4 -4  1  1  0]        [-1/6 -1/6 -1/6]          [0 1 -1 2 -2 0]
+ *           [0  4 -4 -1  1  0]        [-1/6  1/6 -1/6]          [0 1  1 4  4 0]
+ *           [0 -2 -1  2  1  0]        [1/24 1/12  1/6]          [0 1 -1 8 -8 1]
+ *           [0  2 -1 -2  1  0]        [1/24 -1/12 1/6]
+ *           [0  4  0 -5  0  1]        [   0     0    1]
+ *
+ * and the plane stored as its sixteen 4x4 polyphase parts: part (a, b) at
+ * (4a + b) * part_len holds pixel (4i + a, 4k + b) at i * part_ld + k.
+ *
+ * The F(2x2, 3x3) weight gradient of a 3x3 kernel is then
  *
  *     dg = G^T [ sum_tiles (A dy A^T) . (B^T d B) ] G
  *
@@ -50,33 +63,67 @@
 #else
 #  define CYCONV_IVDEP
 #endif
+/* Loops over a tile's few values, unrolled so that their arrays become
+ * registers and the loop over tiles around them vectorises. */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define CYCONV_UNROLL _Pragma("GCC unroll 6")
+#elif defined(__clang__)
+#  define CYCONV_UNROLL _Pragma("unroll")
+#else
+#  define CYCONV_UNROLL
+#endif
+
+/* F(4x4, 3x3)'s B^T and A^T applied to six values (see above). */
+#define CYCONV_WINO4_BT(x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5) do {       \
+        y0 = 4 * (x0) - 5 * (x2) + (x4);                                       \
+        y1 = (x3) + (x4) - 4 * ((x1) + (x2));                                  \
+        y2 = (x4) - (x3) + 4 * ((x1) - (x2));                                  \
+        y3 = (x4) - (x2) + 2 * ((x3) - (x1));                                  \
+        y4 = (x4) - (x2) + 2 * ((x1) - (x3));                                  \
+        y5 = 4 * (x1) - 5 * (x3) + (x5);                                       \
+    } while (0)
+#define CYCONV_WINO4_AT(m0, m1, m2, m3, m4, m5, y0, y1, y2, y3) do {               \
+        y0 = (m0) + (m1) + (m2) + (m3) + (m4);                                 \
+        y1 = (m1) - (m2) + 2 * ((m3) - (m4));                                  \
+        y2 = (m1) + (m2) + 4 * ((m3) + (m4));                                  \
+        y3 = (m1) - (m2) + 8 * ((m3) - (m4)) + (m5);                           \
+    } while (0)
 
 #define CYCONV_DEFINE_WINOGRAD(SUFFIX, T)                                          \
-/* even[k] = src[2k - shift], odd[k] = src[2k + 1 - shift] for k < pairs,      \
- * zero where that index falls outside [0, width); shift >= 0. */              \
+/* dst[j * dst_step + k] = src[phases * k + j - shift] for j < phases (2 or 4)  \
+ * and k < count, zero where that index falls outside [0, width); shift >= 0:  \
+ * the row's polyphase parts. */                                               \
 static void cyconv_split_row_##SUFFIX(const T *restrict src, ptrdiff_t width,  \
-                                      ptrdiff_t shift, ptrdiff_t pairs,        \
-                                      T *restrict even, T *restrict odd)       \
+                                      ptrdiff_t shift, ptrdiff_t phases,       \
+                                      ptrdiff_t count, T *restrict dst,        \
+                                      ptrdiff_t dst_step)                      \
 {                                                                              \
-    /* Pairs [lo, hi) have both pixels inside the row. */                      \
-    ptrdiff_t lo = (shift + 1) / 2, hi = (width + shift) / 2;                  \
-    if (lo > pairs) lo = pairs;                                                \
+    /* Groups [lo, hi) have all their pixels inside the row. */                \
+    ptrdiff_t lo = (shift + phases - 1) / phases, hi = (width + shift) / phases; \
+    if (lo > count) lo = count;                                                \
     if (hi < lo) hi = lo;                                                      \
-    if (hi > pairs) hi = pairs;                                                \
-    for (ptrdiff_t k = 0; k < lo; ++k) {                                       \
-        ptrdiff_t col = 2 * k - shift;                                         \
-        even[k] = col >= 0 && col < width ? src[col] : 0;                      \
-        odd[k] = col + 1 >= 0 && col + 1 < width ? src[col + 1] : 0;           \
-    }                                                                          \
+    if (hi > count) hi = count;                                                \
     const T *shifted = src - shift;                                            \
-    for (ptrdiff_t k = lo; k < hi; ++k) {                                      \
-        even[k] = shifted[2 * k];                                              \
-        odd[k] = shifted[2 * k + 1];                                           \
+    if (phases == 2) {                                                         \
+        for (ptrdiff_t k = lo; k < hi; ++k) {                                  \
+            dst[k] = shifted[2 * k];                                           \
+            dst[dst_step + k] = shifted[2 * k + 1];                            \
+        }                                                                      \
+    } else {                                                                   \
+        for (ptrdiff_t k = lo; k < hi; ++k) {                                  \
+            dst[k] = shifted[4 * k];                                           \
+            dst[dst_step + k] = shifted[4 * k + 1];                            \
+            dst[2 * dst_step + k] = shifted[4 * k + 2];                        \
+            dst[3 * dst_step + k] = shifted[4 * k + 3];                        \
+        }                                                                      \
     }                                                                          \
-    for (ptrdiff_t k = hi; k < pairs; ++k) {                                   \
-        ptrdiff_t col = 2 * k - shift;                                         \
-        even[k] = col >= 0 && col < width ? src[col] : 0;                      \
-        odd[k] = col + 1 >= 0 && col + 1 < width ? src[col + 1] : 0;           \
+    for (ptrdiff_t k = 0; k < count; ++k) {                                    \
+        if (k == lo) k = hi;  /* the groups inside, done above */              \
+        if (k == count) break;                                                 \
+        for (ptrdiff_t j = 0; j < phases; ++j) {                               \
+            ptrdiff_t col = phases * k + j - shift;                            \
+            dst[j * dst_step + k] = col >= 0 && col < width ? src[col] : 0;    \
+        }                                                                      \
     }                                                                          \
 }                                                                              \
                                                                                \
@@ -118,15 +165,14 @@ static void cyconv_wino_input_##SUFFIX(const T *restrict parts,                \
 }                                                                              \
                                                                                \
 /* The 2x2 outputs of `count` tiles from their 16 products m[xi * ld_xi + t]:  \
- * pixels (0, 0), (0, 1) of tile t go to top[2t], top[2t + 1], pixels (1, 0),  \
- * (1, 1) to bottom[2t], bottom[2t + 1].  Returns how many of them are inf or  \
- * NaN (v - v is 0 for the others). */                                         \
+ * pixel (i, j) of tile t goes to out[i * ld_out + 2t + j].  Returns how many   \
+ * of them are inf or NaN (v - v is 0 for the others). */                      \
 static ptrdiff_t cyconv_wino_output_##SUFFIX(const T *restrict m,              \
                                              ptrdiff_t ld_xi, ptrdiff_t count, \
-                                             T *restrict top,                  \
-                                             T *restrict bottom)               \
+                                             T *restrict out, ptrdiff_t ld_out) \
 {                                                                              \
     ptrdiff_t nonfinite = 0;                                                   \
+    T *restrict top = out, *restrict bottom = out + ld_out;                    \
     CYCONV_IVDEP                                                               \
     for (ptrdiff_t t = 0; t < count; ++t) {                                    \
         /* A^T m: rows combined, s = row 0 of the result, d = row 1. */         \
@@ -146,6 +192,68 @@ static ptrdiff_t cyconv_wino_output_##SUFFIX(const T *restrict m,              \
         bottom[2 * t + 1] = y11;                                               \
         nonfinite += (y00 - y00 != 0) + (y01 - y01 != 0)                       \
                      + (y10 - y10 != 0) + (y11 - y11 != 0);                    \
+    }                                                                          \
+    return nonfinite;                                                          \
+}                                                                              \
+                                                                               \
+/* F(4x4, 3x3): the 36 transformed values of tiles start .. start + count of  \
+ * a plane split into 4x4 polyphase parts (part (a, b) at (4a + b) * part_len \
+ * holds pixel (4i + a, 4k + b) at i * part_ld + k): value xi = 6 * row +      \
+ * column of tile start + t goes to out[xi * ld_xi + t]. */                   \
+static void cyconv_wino4_input_##SUFFIX(const T *restrict parts,               \
+                                        ptrdiff_t part_len, ptrdiff_t part_ld, \
+                                        ptrdiff_t start, ptrdiff_t count,      \
+                                        T *restrict out, ptrdiff_t ld_xi)      \
+{                                                                              \
+    const T *src = parts + start;                                              \
+    CYCONV_IVDEP                                                               \
+    for (ptrdiff_t t = 0; t < count; ++t) {                                    \
+        T d[6][6], u[6][6];                                                    \
+        CYCONV_UNROLL                                                          \
+        for (int p = 0; p < 6; ++p)                                            \
+            CYCONV_UNROLL                                                      \
+            for (int q = 0; q < 6; ++q)                                        \
+                d[p][q] = src[((p % 4) * 4 + q % 4) * part_len                 \
+                              + (p / 4) * part_ld + q / 4 + t];                \
+        /* B^T d: rows combined; then (B^T d) B: columns. */                   \
+        CYCONV_UNROLL                                                          \
+        for (int q = 0; q < 6; ++q)                                            \
+            CYCONV_WINO4_BT(d[0][q], d[1][q], d[2][q], d[3][q], d[4][q], d[5][q], \
+                            u[0][q], u[1][q], u[2][q], u[3][q], u[4][q], u[5][q]); \
+        CYCONV_UNROLL                                                          \
+        for (int p = 0; p < 6; ++p)                                            \
+            CYCONV_WINO4_BT(u[p][0], u[p][1], u[p][2], u[p][3], u[p][4], u[p][5], \
+                            out[(6 * p) * ld_xi + t], out[(6 * p + 1) * ld_xi + t], \
+                            out[(6 * p + 2) * ld_xi + t], out[(6 * p + 3) * ld_xi + t], \
+                            out[(6 * p + 4) * ld_xi + t], out[(6 * p + 5) * ld_xi + t]); \
+    }                                                                          \
+}                                                                              \
+                                                                               \
+/* F(4x4, 3x3): the 4x4 outputs of `count` tiles from their 36 products       \
+ * m[xi * ld_xi + t]: pixel (i, j) of tile t goes to out[i * ld_out + 4t + j]. \
+ * Returns how many of them are inf or NaN. */                                 \
+static ptrdiff_t cyconv_wino4_output_##SUFFIX(const T *restrict m,             \
+                                              ptrdiff_t ld_xi, ptrdiff_t count, \
+                                              T *restrict out, ptrdiff_t ld_out) \
+{                                                                              \
+    ptrdiff_t nonfinite = 0;                                                   \
+    CYCONV_IVDEP                                                               \
+    for (ptrdiff_t t = 0; t < count; ++t) {                                    \
+        T v[4][6], y[4][4];                                                    \
+        /* A^T m: rows combined; then (A^T m) A: columns. */                   \
+        for (int q = 0; q < 6; ++q)                                            \
+            CYCONV_WINO4_AT(m[q * ld_xi + t], m[(6 + q) * ld_xi + t],          \
+                            m[(12 + q) * ld_xi + t], m[(18 + q) * ld_xi + t],  \
+                            m[(24 + q) * ld_xi + t], m[(30 + q) * ld_xi + t],  \
+                            v[0][q], v[1][q], v[2][q], v[3][q]);               \
+        for (int i = 0; i < 4; ++i) {                                          \
+            CYCONV_WINO4_AT(v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], v[i][5], \
+                            y[i][0], y[i][1], y[i][2], y[i][3]);               \
+            for (int j = 0; j < 4; ++j) {                                      \
+                out[i * ld_out + 4 * t + j] = y[i][j];                         \
+                nonfinite += y[i][j] - y[i][j] != 0;                           \
+            }                                                                  \
+        }                                                                      \
     }                                                                          \
     return nonfinite;                                                          \
 }                                                                              \
