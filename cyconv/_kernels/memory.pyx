@@ -2,11 +2,15 @@
 
 A fresh 32 MiB output costs about 8,000 page faults (5 - 9 ms on the
 reference machine, more than the 3x3 correlation that fills it) because
-glibc maps every block above 32 MiB anew and returns it on free.  Outputs
-allocated through ``empty`` use a numpy memory handler that keeps up to
-``CACHE_BLOCKS`` freed blocks of at least ``MIN_BLOCK_BYTES`` (at most
-``CACHE_BYTES`` in all; the oldest make room for newer ones) and hands them
-out again for requests of nearly the same size, so repeated calls reuse memory that is already mapped.  The arrays
+glibc maps every block above 32 MiB anew and returns it on free.  Smaller
+blocks fare little better when several are freed together: glibc trims the
+top of its heap and the next call faults the pages in again (the kernels'
+1 - 4 MiB scratch in a batch-1 3x3 backward pass: 1,200 faults per call,
+about 40 % of its time).  Outputs allocated through ``empty`` use a numpy
+memory handler that keeps up to ``CACHE_BLOCKS`` freed blocks of at least
+``MIN_BLOCK_BYTES`` (at most ``CACHE_BYTES`` in all; the oldest make room
+for newer ones) and hands them out again for requests of nearly the same
+size, so repeated calls reuse memory that is already mapped.  The arrays
 are ordinary owning numpy arrays: numpy remembers the handler of each array
 and gives its memory back through it, whatever context frees it.
 """
@@ -22,8 +26,8 @@ cdef extern from *:
     #include <string.h>
     #include "pythread.h"
 
-    #define CYCONV_CACHE_BLOCKS 4
-    #define CYCONV_MIN_BLOCK_BYTES ((size_t)4 << 20)
+    #define CYCONV_CACHE_BLOCKS 8
+    #define CYCONV_MIN_BLOCK_BYTES ((size_t)1 << 20)
     #define CYCONV_CACHE_BYTES ((size_t)256 << 20)
     /* Room before each block for its capacity; keeps malloc's alignment (16). */
     #define CYCONV_HEADER_BYTES ((size_t)64)
