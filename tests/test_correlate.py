@@ -400,3 +400,16 @@ def test_output_cache_keeps_the_newest_blocks():
     # Every older size was evicted to make room; the newest comes back.
     again = memory.empty(sizes[-1], np.float64)
     assert again.ctypes.data == addresses[-1]
+
+
+@pytest.mark.parametrize("size", [1, 1000, 3 << 20])
+def test_output_blocks_start_on_a_cache_line(size):
+    """Cached or not, and after a realloc, which keeps the values."""
+    from cyconv._kernels import memory
+
+    block = memory.empty(size, np.float32)
+    assert block.ctypes.data % 64 == 0
+    block[:] = np.arange(size)
+    block.resize(size + 17, refcheck=False)
+    assert block.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(block[:size], np.arange(size, dtype=np.float32))

