@@ -87,18 +87,16 @@ PHASE_MAX_WASTE = 1.35
 # packs the column matrix faster in that product for float32, in the
 # channel-major one for float64: measured with sgemm/dgemm on the layer shapes).
 PIXEL_MAJOR_TYPES = (np.dtype(np.float32),)
-# Pointwise (1x1) layers of these types run the register-tiled kernel on
-# the input planes, in work items of this many pixels and passes over this
-# many bytes of input channels, where the whole chunk fits in this much
-# cache.  Measured against one GEMM per tile
-# on ResNet's 1x1 layers, 2 threads: float32 1.1-2.5x on 28x28 and larger
-# planes with up to 256 input channels, 0.65-0.9x on smaller planes with
-# more channels (the weights are streamed for a few pixels); float64
-# 0.5-0.8x except at batch 1.
+# Pointwise (1x1) layers of these types, with at most this many input
+# channels per group and planes of at least this many pixels, run the
+# register-tiled kernel on the input gathered tile by tile, in work items of
+# up to this many pixels.  Measured against one GEMM per tile on ResNet's 1x1
+# layers, 2 threads: float32 1.05-1.8x with up to 256 input channels (7x7 to
+# 112x112 planes); 0.86-1.2x with 512, 0.89x with 1024; float64 0.84-0.97x.
 POINTWISE_TYPES = (np.dtype(np.float32),)
+POINTWISE_MAX_CHANNELS = 256
+POINTWISE_MIN_PIXELS = 49
 POINTWISE_CHUNK_PIXELS = 512
-POINTWISE_PASS_BYTES = 64 << 10
-POINTWISE_CHUNK_BYTES = 512 << 10
 # Partial weight gradients of the backward pass: at most this many, this large.
 MAX_GRAD_SLOTS = 16
 GRAD_SLOT_BYTES = 64 << 20
@@ -467,19 +465,21 @@ def _transposed_weight(weight, groups):
 
 def _uses_pointwise_kernel(in_per_group, out_shape, dtype):
     """Whether pointwise_forward computes this pointwise layer (else one
-    GEMM per tile): float32, planes of at least a chunk, and a chunk of all
-    the input channels small enough to stay in the cache while every block
-    of output channels reads it."""
-    return (dtype in POINTWISE_TYPES and out_shape[2] * out_shape[3] >= POINTWISE_CHUNK_PIXELS
-            and in_per_group * POINTWISE_CHUNK_PIXELS * dtype.itemsize <= POINTWISE_CHUNK_BYTES)
+    GEMM per tile): float32, and a tile of all the input channels small
+    enough for the L1 cache, where every block of output channels reads it."""
+    return (dtype in POINTWISE_TYPES and in_per_group <= POINTWISE_MAX_CHANNELS
+            and out_shape[2] * out_shape[3] >= POINTWISE_MIN_PIXELS)
 
 
 def _pointwise_forward(x, weight, bias, out, groups, threads):
-    """``out`` = the 1x1 convolution of ``x`` by pointwise_forward."""
-    dtype = out.dtype
-    pass_channels = max(1, POINTWISE_PASS_BYTES // (POINTWISE_CHUNK_PIXELS * dtype.itemsize))
-    _kernels.pointwise_forward(x, _packed_weight(weight, groups, dtype), bias, out,
-                               POINTWISE_CHUNK_PIXELS, pass_channels, threads)
+    """``out`` = the 1x1 convolution of ``x`` by pointwise_forward, in work
+    items of ``POINTWISE_CHUNK_PIXELS``, fewer (whole 32s) where that leaves
+    fewer than ``MIN_WORK_ITEMS`` items."""
+    batch, plane = out.shape[0], out.shape[2] * out.shape[3]
+    chunk = min(POINTWISE_CHUNK_PIXELS, plane,
+                max(32, -(-plane * batch // MIN_WORK_ITEMS // 32) * 32))
+    _kernels.pointwise_forward(x, _packed_weight(weight, groups, out.dtype), bias, out, chunk,
+                               threads)
 
 
 def _is_pointwise(conv):

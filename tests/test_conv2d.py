@@ -516,10 +516,10 @@ def test_winograd_float64_overflow_falls_back_to_the_direct_sums(rng, monkeypatc
 
 @pytest.fixture
 def always_pointwise(monkeypatch):
-    """The register-tiled pointwise kernel for every 1x1 layer of 32+ pixels,
-    in chunks of 32 (a whole number of tiles at every instruction set)."""
+    """The register-tiled pointwise kernel for every float32 1x1 layer, in
+    chunks of 32 pixels (a whole number of tiles at every instruction set)."""
     monkeypatch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 32)
-    monkeypatch.setattr(_layers, "POINTWISE_CHUNK_BYTES", float("inf"))
+    monkeypatch.setattr(_layers, "POINTWISE_MIN_PIXELS", 1)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, groups", [
@@ -551,7 +551,7 @@ def test_pointwise_kernel_matches_reference(rng, monkeypatch, always_pointwise, 
             grads[0])
 
 
-def test_pointwise_kernel_by_default_on_large_float32_planes(rng, monkeypatch):
+def test_pointwise_kernel_by_default_on_float32_layers(rng, monkeypatch):
     x, weight, bias = _case_arrays(rng, (1, 24, 24, 24), (16, 24, 1, 1), np.float32)
     calls = _count_calls(monkeypatch, "pointwise_forward")
     out = cyconv.conv2d(x, weight, bias)
@@ -560,8 +560,11 @@ def test_pointwise_kernel_by_default_on_large_float32_planes(rng, monkeypatch):
         out, conv2d_reference(x, weight, bias, (1, 1), (0, 0, 0, 0), (1, 1), 1),
         rtol=1e-5, atol=1e-5)
     cyconv.conv2d(x.astype(np.float64), weight, bias)
-    cyconv.conv2d(x[:, :, :20, :20], weight, bias)
-    assert calls == ["pointwise_forward"]   # float64, and planes below a chunk: GEMM
+    cyconv.conv2d(x[:, :, :6, :6], weight, bias)
+    many = np.ones((1, _layers.POINTWISE_MAX_CHANNELS + 1, 8, 8), np.float32)
+    cyconv.conv2d(many, np.ones((4, many.shape[1], 1, 1), np.float32))
+    # float64, planes below POINTWISE_MIN_PIXELS, too many channels: GEMM.
+    assert calls == ["pointwise_forward"]
 
 
 @given(
@@ -579,11 +582,12 @@ def test_property_pointwise_kernel_matches_reference(batch, groups, in_per_group
     weight = rng.standard_normal((groups * out_per_group, in_per_group, 1, 1)).astype(np.float32)
     with pytest.MonkeyPatch.context() as patch:   # always_pointwise, per example
         patch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 40)
-        patch.setattr(_layers, "POINTWISE_CHUNK_BYTES", float("inf"))
+        patch.setattr(_layers, "POINTWISE_MIN_PIXELS", 1)
+        patch.setattr(_layers, "MIN_WORK_ITEMS", 1)   # or chunks shrink to 32
         calls = _count_calls(patch, "pointwise_forward")
         out = cyconv.conv2d(x, weight, None, groups=groups, workers=2)
         grad_x = cyconv.conv2d_backward(out, x, weight, groups=groups, workers=2)[0]
-    assert len(calls) == (2 if height * width >= 40 else 0)
+    assert len(calls) == 2
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), (0, 0, 0, 0), (1, 1),
                                                      groups), rtol=1e-4, atol=1e-4)
     want = conv2d_backward_reference(out, x, weight, (1, 1), (0, 0, 0, 0), (1, 1), groups)[0]

@@ -96,6 +96,31 @@ static void NAME(const T *src, const ptrdiff_t *offsets, ptrdiff_t taps,        
 
 #endif
 
+/*
+ * Gathers `rows` rows of `bytes` bytes (row r at src + r * src_stride) tile by
+ * tile: dst[(t * rows + r) * TILE + i] = src[r * src_stride + t * TILE + i],
+ * zero past `bytes` to the end of the last tile (TILE = CYCONV_CONV_TILE_BYTES).
+ * Tile t of every row is then contiguous (and on cache lines when dst is):
+ * conv_tile reads it with offsets r * TILE, from the L1 cache for every block
+ * of output channels, rather than hundreds of rows a plane apart.
+ */
+static void cyconv_gather_tiles(char *dst, const char *src, ptrdiff_t rows,
+                                ptrdiff_t src_stride, ptrdiff_t bytes)
+{
+    enum { tile = CYCONV_CONV_TILE_BYTES };
+    const ptrdiff_t whole = bytes / tile, rest = bytes % tile;
+    for (ptrdiff_t r = 0; r < rows; ++r) {
+        const char *row = src + r * src_stride;
+        char *to = dst + r * tile;
+        for (ptrdiff_t t = 0; t < whole; ++t)
+            memcpy(to + t * rows * tile, row + t * tile, tile);
+        if (rest) {
+            memcpy(to + whole * rows * tile, row + whole * tile, rest);
+            memset(to + whole * rows * tile + rest, 0, tile - rest);
+        }
+    }
+}
+
 CYCONV_DEFINE_CONV_TILE(cyconv_conv_tile_f32, float)
 CYCONV_DEFINE_CONV_TILE(cyconv_conv_tile_f64, double)
 

@@ -13,3 +13,5 @@ cdef extern from "conv_tile.h" nogil:
                               Py_ssize_t taps_per_pass, const double *weights,
                               Py_ssize_t start, Py_ssize_t count, double *out,
                               Py_ssize_t ld_out)
+    void cyconv_gather_tiles(char *dst, const char *src, Py_ssize_t rows,
+                             Py_ssize_t src_stride, Py_ssize_t bytes)

@@ -28,6 +28,7 @@ from cyconv._kernels.conv_tile cimport (
     CYCONV_CONV_TILE_BYTES,
     cyconv_conv_tile_f32,
     cyconv_conv_tile_f64,
+    cyconv_gather_tiles,
 )
 from cyconv._kernels.correlate_tile cimport (
     CYCONV_TILE_BYTES,
@@ -1233,84 +1234,75 @@ def winograd_grad_weight(const floating_t[:, :, :, ::1] slots, floating_t[:, :, 
 
 def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
                       const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
-                      Py_ssize_t chunk_pixels, Py_ssize_t pass_channels, int num_threads):
-    """1x1 stride-1 convolution without padding by conv_tile straight on the
-    input planes: one tap per input channel, at offset ``c * plane``, with no
-    copy and no GEMM packing.
+                      Py_ssize_t chunk_pixels, int num_threads):
+    """1x1 stride-1 convolution without padding by conv_tile, one tap per
+    input channel, with no GEMM packing.
 
     ``packed`` is tiled_forward's (groups, blocks, C_in/groups, CONV_BLOCK);
     ``bias`` is empty for none.  A work item is (image, ``chunk_pixels``
-    pixels); per group and block of output channels the kernel computes its
-    whole tiles, in passes of ``pass_channels`` channels, straight into
-    ``out`` (then the bias is added), or into a per-thread buffer for a
-    group's partial last block, whose rows copy_row writes out.  A chunk's
-    last, partial tile is computed from a zero-padded copy of its pixels
-    into that buffer (the kernel reads and writes whole tiles).
+    pixels).  Per group, gather_tiles copies the chunk of every input
+    channel into a per-thread buffer tile by tile (zero past the plane's
+    end); then for each tile, every block of output channels reads the
+    tile's inputs from the L1 cache, its results going straight into
+    ``out`` (then the bias is added), or through a second per-thread buffer
+    whose rows copy_row writes out, for a partial tile or a group's partial
+    last block.
     """
     cdef Py_ssize_t batch = x.shape[0], groups = packed.shape[0], blocks = packed.shape[1]
     cdef Py_ssize_t plane = out.shape[2] * out.shape[3]
     cdef Py_ssize_t in_per_group = x.shape[1] // groups, out_per_group = out.shape[1] // groups
     cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
     cdef Py_ssize_t chunks = (plane + chunk_pixels - 1) // chunk_pixels
-    # Per thread: a block's outputs (rows of whole tiles), then the inputs of
-    # a partial tile.
-    cdef Py_ssize_t results_ld = round_up(chunk_pixels, tile)
-    cdef Py_ssize_t thread_len = CYCONV_CONV_BLOCK * results_ld + in_per_group * tile
-    cdef Py_ssize_t item, n, first, count, whole, rest, direct, group, block, used, c, r, co, j
+    # Per thread: a block's results for one tile, then a chunk's inputs
+    # (whole tiles: every part starts on a cache line).
+    cdef Py_ssize_t thread_len = CYCONV_CONV_BLOCK * tile + in_per_group * round_up(chunk_pixels,
+                                                                                   tile)
+    cdef Py_ssize_t item, n, first, count, tiles, t, done, group, block, used, co, c, r, j
     cdef bint has_bias = bias.shape[0] > 0
+    cdef const floating_t *tile_inputs
     cdef floating_t *row
-    cdef const floating_t *src
-    cdef const floating_t *weights
     cdef floating_t *results
-    cdef floating_t *tail
+    cdef floating_t *inputs
     cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
-    # offsets[c] = c * plane (the planes), offsets[in_per_group + c] = c * tile (a tail).
-    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(2 * in_per_group * sizeof(ptrdiff_t))
+    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
     if offsets == NULL:
         raise MemoryError("cannot allocate the channel offsets")
     for c in range(in_per_group):
-        offsets[c] = c * plane
-        offsets[in_per_group + c] = c * tile
+        offsets[c] = c * tile
     try:
         with nogil, parallel(num_threads=num_threads):
             results = buffers + omp_get_thread_num() * thread_len
-            tail = results + CYCONV_CONV_BLOCK * results_ld
+            inputs = results + CYCONV_CONV_BLOCK * tile
             for item in prange(batch * chunks, schedule='dynamic'):
                 n = item // chunks
                 first = item % chunks * chunk_pixels
                 count = min(chunk_pixels, plane - first)
-                rest = count % tile
-                whole = count - rest
+                tiles = (count + tile - 1) // tile
                 for group in range(groups):
-                    src = &x[n, group * in_per_group, 0, 0]
-                    if rest:
-                        for c in range(in_per_group):
-                            memcpy(tail + c * tile, src + c * plane + first + whole,
-                                   rest * sizeof(floating_t))
-                            memset(tail + c * tile + rest, 0, (tile - rest) * sizeof(floating_t))
-                    for block in range(blocks):
-                        weights = &packed[group, block, 0, 0]
-                        co = group * out_per_group + block * CYCONV_CONV_BLOCK
-                        used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
-                        # Whole blocks of whole tiles straight into out.
-                        direct = whole if used == CYCONV_CONV_BLOCK else 0
-                        if direct:
-                            conv_tile(src, offsets, in_per_group, pass_channels, weights, first,
-                                      direct, &out[n, co, 0, 0] + first, plane)
-                        if whole > direct:
-                            conv_tile(src, offsets, in_per_group, pass_channels, weights, first,
-                                      whole, results, results_ld)
-                        if rest:
-                            conv_tile(tail, offsets + in_per_group, in_per_group, pass_channels,
-                                      weights, 0, tile, results + whole, results_ld)
-                        for r in range(used):
-                            row = &out[n, co + r, 0, 0] + first
-                            if has_bias:
-                                for j in range(direct):
-                                    row[j] += bias[co + r]
-                            if count > direct:
-                                copy_row(row + direct, results + r * results_ld + direct,
-                                         count - direct, has_bias, bias[co + r] if has_bias else 0)
+                    cyconv_gather_tiles(<char *> inputs,
+                                        <const char *> (&x[n, group * in_per_group, 0, 0] + first),
+                                        in_per_group, plane * sizeof(floating_t),
+                                        count * sizeof(floating_t))
+                    for t in range(tiles):
+                        tile_inputs = inputs + t * in_per_group * tile
+                        done = min(tile, count - t * tile)
+                        for block in range(blocks):
+                            co = group * out_per_group + block * CYCONV_CONV_BLOCK
+                            used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
+                            row = &out[n, co, 0, 0] + first + t * tile
+                            if used == CYCONV_CONV_BLOCK and done == tile:
+                                conv_tile(tile_inputs, offsets, in_per_group, in_per_group,
+                                          &packed[group, block, 0, 0], 0, tile, row, plane)
+                                if has_bias:
+                                    for r in range(used):
+                                        for j in range(tile):
+                                            row[r * plane + j] += bias[co + r]
+                            else:
+                                conv_tile(tile_inputs, offsets, in_per_group, in_per_group,
+                                          &packed[group, block, 0, 0], 0, tile, results, tile)
+                                for r in range(used):
+                                    copy_row(row + r * plane, results + r * tile, done, has_bias,
+                                             bias[co + r] if has_bias else 0)
     finally:
         free(offsets)
