@@ -1259,6 +1259,7 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
                                                                                    tile)
     cdef Py_ssize_t item, n, first, count, tiles, t, done, group, block, used, co, c, r, j
     cdef bint has_bias = bias.shape[0] > 0
+    cdef floating_t shift
     cdef const floating_t *tile_inputs
     cdef floating_t *row
     cdef floating_t *results
@@ -1296,8 +1297,9 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
                                           &packed[group, block, 0, 0], 0, tile, row, plane)
                                 if has_bias:
                                     for r in range(used):
+                                        shift = bias[co + r]   # a local: the loop vectorises
                                         for j in range(tile):
-                                            row[r * plane + j] += bias[co + r]
+                                            row[r * plane + j] += shift
                             else:
                                 conv_tile(tile_inputs, offsets, in_per_group, in_per_group,
                                           &packed[group, block, 0, 0], 0, tile, results, tile)
