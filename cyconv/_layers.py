@@ -14,9 +14,10 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   and F(4x4, 3x3) in float64, its products done by the same kernel, unless
   an output comes out inf or NaN; so do their weight gradients, by F(2x2,
   3x3), its products GEMMs summing over the tiles;
-- 1x1 kernels with stride 1 and no padding: the register-tiled kernel
-  straight on the input planes (float32, large planes), else one GEMM per
-  tile straight on the input, which is its own column matrix;
+- 1x1 kernels with stride 1 and no padding: the register-tiled kernel on
+  the input gathered tile by tile (float32, up to 256 channels per group),
+  else one GEMM per tile straight on the input, which is its own column
+  matrix;
 - everything else (strided layers, other weight gradients): im2col of a
   tile of output rows into a per-thread buffer, then one GEMM per group.
 
@@ -63,7 +64,7 @@ TILED_ITEM_PIXELS = 512
 # Input a pass of the tiled kernel reads: held in the L1 cache.
 TILED_PASS_BYTES = 24 << 10
 # 3x3 stride-1 layers with at least this many input and output channels per
-# group use Winograd F(2x2, 3x3): 2.25 times fewer multiplies.
+# group use Winograd: F(2x2, 3x3) does 2.25 times fewer multiplies.
 WINOGRAD_MIN_CHANNELS = 16
 # Output tile size of the forward pass (and of the input gradient) per type.
 # F(4x4, 3x3) does 1.78 times fewer multiplies than F(2x2, 3x3), but its
