@@ -499,6 +499,19 @@ def test_winograd_tile_size_by_type(rng, monkeypatch, always_winograd):
     assert values == [2 * 16, 2 * 36]
 
 
+def test_winograd_4x4_in_float32_when_asked(rng, monkeypatch, always_winograd):
+    """The fused kernels compile F(4x4, 3x3) for float32 too: right to its
+    rounding (transforms scaling by up to 100) when a caller selects it."""
+    monkeypatch.setitem(_layers.WINOGRAD_SIZES, np.dtype(np.float32), 4)
+    calls = _count_calls(monkeypatch, "winograd_forward")
+    x, weight, bias = _case_arrays(rng, (2, 32, 9, 11), (34, 16, 3, 3), np.float32)
+    out = cyconv.conv2d(x, weight, bias, padding=(1, 2), groups=2)
+    want = conv2d_reference(x.astype(np.float64), weight.astype(np.float64),
+                            bias.astype(np.float64), (1, 1), (1, 1, 2, 2), (1, 1), 2)
+    assert calls == ["winograd_forward"]
+    np.testing.assert_allclose(out, want, rtol=1e-3, atol=1e-3)
+
+
 def test_winograd_float64_overflow_falls_back_to_the_direct_sums(rng, monkeypatch,
                                                                   always_winograd):
     """F(4x4, 3x3)'s transforms scale pixels by up to 100: near the float64

@@ -939,6 +939,12 @@ cdef inline Py_ssize_t odd_lines(Py_ssize_t length, Py_ssize_t multiple,
     return padded + line if padded // line % 2 == 0 else padded
 
 
+cdef inline int winograd_size(Py_ssize_t values) noexcept nogil:
+    """The output tile size of F(size x size, 3x3) whose packed weights hold
+    ``values`` = (size + 2)**2 values per kernel: 2 or 4."""
+    return 2 if values == 16 else 4
+
+
 cdef inline void kernel_transform(int size, double top, double middle, double bottom,
                                   double *out, Py_ssize_t step) noexcept nogil:
     """G (size + 2 by 3, winograd.h) times (top, middle, bottom): element i
@@ -971,7 +977,7 @@ def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, :
     """
     cdef Py_ssize_t out_channels = weight.shape[0], in_per_group = weight.shape[1]
     cdef Py_ssize_t blocks = packed.shape[1], values = packed.shape[0] // groups
-    cdef int size = 2 if values == 16 else 4
+    cdef int size = winograd_size(values)
     cdef Py_ssize_t side = size + 2
     cdef Py_ssize_t out_per_group = out_channels // groups
     cdef Py_ssize_t matrix_len = in_per_group * CYCONV_CONV_BLOCK
@@ -1045,7 +1051,7 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef Py_ssize_t pad_top = padding[0], pad_left = padding[1]
     cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
     cdef Py_ssize_t values = packed.shape[0] // groups
-    cdef int size = 2 if values == 16 else 4
+    cdef int size = winograd_size(values)
     cdef Py_ssize_t padded_out = packed.shape[1] * CYCONV_CONV_BLOCK
     cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
     cdef Py_ssize_t tiles_h = (out_h + size - 1) // size, part_ld = (out_w + size - 1) // size + 1
