@@ -9,7 +9,7 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   packing (also the input gradient, as the convolution of the padded output
   gradient with the flipped kernels); strided layers whose kernel splits into
   stride_h * stride_w phases with few zero taps (7x7 stride 2) too, as the
-  stride-1 layer over those phases.  3x3 layers with many channels go
+  stride-1 layer over those phases, the zero taps left out.  3x3 layers with many channels go
   through Winograd (``_kernels/winograd.h``) instead, F(2x2, 3x3) in float32
   and F(4x4, 3x3) in float64, its products done by the same kernel, unless
   an output comes out inf or NaN; so do their weight gradients, by F(2x2,
@@ -81,8 +81,11 @@ WINOGRAD_MAX_WORK = 0.75
 # Kernel tiles of pixels a Winograd item needs at least (measured on 7x7 and
 # 14x14 layers of 256-512 channels: one tile ran slower than the tiled kernel).
 WINOGRAD_MIN_TILES = 2
-# Strided layers split into stride-1 phases when the zero taps that adds stay
-# below this fraction of the work (7x7 stride 2: 64/49 taps).
+# Strided layers split into stride-1 phases when the phase kernels, padded to
+# one size, have at most this many times the layer's taps (7x7 stride 2:
+# 64/49).  The padding taps are never multiplied, but the kernels of sparser
+# splits are too small for the tiled kernel: 3x3 stride 2 ran at 0.28-0.88x
+# the speed of im2col + GEMM (ResNet and MobileNet layers, both types).
 PHASE_MAX_WASTE = 1.35
 # Types whose GEMM forward runs faster computing tiles pixel-major (OpenBLAS
 # packs the column matrix faster in that product for float32, in the
@@ -228,10 +231,10 @@ def _uses_tiled_kernel(conv):
 
 def _phase_kernel(conv):
     """Kernel of the stride-1 layer a strided one becomes by splitting its
-    padded input into stride_h * stride_w phases, or None when that layer
-    would do more than ``PHASE_MAX_WASTE`` times the multiply-adds (the taps
-    past the kernel are zeros) or its kernel would be 1x1 (then the GEMM
-    path, which needs no copy of a phase, is faster)."""
+    padded input into stride_h * stride_w phases, or None when that kernel
+    would have more than ``PHASE_MAX_WASTE`` times the layer's taps (the
+    taps past the kernel are zeros) or be 1x1 (then the GEMM path, which
+    needs no copy of a phase, is faster)."""
     if conv.stride == (1, 1) or conv.dilation != (1, 1):
         return None
     phase_kernel = tuple(-(-k // s) for k, s in zip(conv.kernel, conv.stride))
@@ -244,11 +247,13 @@ def _phase_kernel(conv):
 
 
 def _phase_split(conv, x, weight, phase_kernel):
-    """(input, weight) of the stride-1 layer equal to the strided ``conv``.
+    """(input, weight, taps) of the stride-1 layer equal to the strided ``conv``.
 
     Phase (a, b) of the padded input holds its pixels (s_h * i + a, s_w * j + b);
     its channels come group by group, phase by phase, and the kernel of phase
-    (a, b) holds taps (s_h * i + a, s_w * j + b) of the original one.
+    (a, b) holds taps (s_h * i + a, s_w * j + b) of the original one, zero
+    past its edge.  ``taps`` are the flat indices of the others in a kernel
+    of the new layer: the zeros must not be multiplied (0 * inf is NaN).
     """
     batch, channels, height, width = x.shape
     (stride_h, stride_w), (kernel_h, kernel_w) = conv.stride, phase_kernel
@@ -262,14 +267,18 @@ def _phase_split(conv, x, weight, phase_kernel):
                             out_w + kernel_w - 1, stride_w).transpose(0, 1, 4, 6, 2, 3, 5)
     phases = phases.reshape(batch, channels * stride_h * stride_w, out_h + kernel_h - 1,
                             out_w + kernel_w - 1)
-    out_channels = weight.shape[0]
-    spread = np.zeros((out_channels, in_per_group, stride_h * kernel_h, stride_w * kernel_w),
-                      conv.dtype)
-    spread[:, :, :conv.kernel[0], :conv.kernel[1]] = weight
-    spread = spread.reshape(out_channels, in_per_group, kernel_h, stride_h, kernel_w, stride_w)
-    spread = spread.transpose(0, 3, 5, 1, 2, 4).reshape(
-        out_channels, stride_h * stride_w * in_per_group, kernel_h, kernel_w)
-    return np.ascontiguousarray(phases), spread
+
+    def spread(kernels):
+        out_channels = kernels.shape[0]
+        spread = np.zeros((out_channels, in_per_group, stride_h * kernel_h, stride_w * kernel_w),
+                          kernels.dtype)
+        spread[:, :, :conv.kernel[0], :conv.kernel[1]] = kernels
+        spread = spread.reshape(out_channels, in_per_group, kernel_h, stride_h, kernel_w, stride_w)
+        return spread.transpose(0, 3, 5, 1, 2, 4).reshape(
+            out_channels, stride_h * stride_w * in_per_group, kernel_h, kernel_w)
+
+    taps = np.flatnonzero(spread(np.ones((1,) + weight.shape[1:], bool)))
+    return np.ascontiguousarray(phases), spread(weight), taps
 
 
 def _packed_weight(weight, groups, dtype):
@@ -367,11 +376,14 @@ def _winograd_weight(weight, groups, dtype, size, threads):
     return packed
 
 
-def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, threads):
+def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, threads,
+                     taps=None):
     """``out`` = the stride-1 convolution of ``x`` (``padding`` is top/left,
     the output size implies the rest): by Winograd where it applies, else
     (or when an output comes out inf or NaN, which the Winograd sums may
-    have spread) by the register-tiled kernel."""
+    have spread) by the register-tiled kernel.  ``taps`` are the flat
+    indices of the taps of ``weight[0]`` to multiply (None: all), the others
+    being zeros."""
     dtype = out.dtype
     in_per_group, out_per_group = weight.shape[1], weight.shape[0] // groups
     chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1], out.shape, kernel, dilation,
@@ -389,8 +401,12 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
             groups, tile_rows, pass_taps, threads)
         if nonfinite == 0:
             return
-    _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype), bias, out, kernel, padding,
-                           dilation, chunk_images, rows, pass_channels, threads)
+    if taps is None:
+        taps = np.arange(weight[0].size, dtype=np.intp)
+    packed = np.ascontiguousarray(_packed_weight(weight, groups, dtype)[:, :, taps])
+    taps_per_pass = max(1, pass_channels * len(taps) // in_per_group)
+    _kernels.tiled_forward(x, packed, taps, bias, out, kernel, padding, dilation, chunk_images,
+                           rows, taps_per_pass, threads)
 
 
 def _winograd_grad_weight(conv, grad_output, x, threads):
@@ -609,11 +625,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
     phase_kernel = _phase_kernel(conv)
     if _uses_tiled_kernel(conv) or phase_kernel is not None:
         kernel, padding, weight = conv.kernel, top_left, _native(conv.weight, dtype)
+        taps = None
         if phase_kernel is not None:
-            x, weight = _phase_split(conv, x, weight, phase_kernel)
+            x, weight, taps = _phase_split(conv, x, weight, phase_kernel)
             kernel, padding = phase_kernel, (0, 0)
         _stride1_forward(x, weight, bias, out, kernel, padding, conv.dilation, conv.groups,
-                         threads)
+                         threads, taps)
         return _unbatch(out, conv.batched)
     pointwise = _is_pointwise(conv)
     if pointwise and _uses_pointwise_kernel(conv.weight.shape[1], conv.out_shape, dtype):

@@ -437,6 +437,40 @@ def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypa
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("w_shape, stride, padding", [
+    ((8, 3, 7, 7), 2, 3),
+    ((8, 3, 7, 8), (2, 3), (3, 1)),
+])
+def test_stride_phases_leave_the_zero_taps_out(rng, monkeypatch, dtype, w_shape, stride, padding):
+    """A strided layer split into stride-1 phases pads each phase's kernel
+    with zero taps, over pixels the true windows never reach: an inf there
+    must not make NaNs (0 * inf), so those taps are never multiplied."""
+    x = rng.standard_normal((2, w_shape[1], 23, 21)).astype(dtype)
+    weight = rng.standard_normal(w_shape).astype(dtype)
+    x[0, 0, 10, 10] = np.inf
+    x[1, -1, 7, 12] = -np.inf
+    x[1, 0, 15, 3] = np.nan
+    calls = _count_calls(monkeypatch, "tiled_forward")
+    got = cyconv.conv2d(x, weight, None, stride, padding)
+    assert calls == ["tiled_forward"]
+    pads = _pads(padding, w_shape, 1)
+    want = conv2d_reference(x, weight, None, _pair(stride), pads, (1, 1), 1)
+    _assert_same_values(got, want)
+    assert np.isfinite(want).mean() > 0.5
+
+
+def test_tiled_kernel_refuses_taps_outside_the_kernel():
+    """Its offsets are computed from the tap indices, then read without bounds checks."""
+    x = np.zeros((1, 2, 6, 6))
+    out = np.empty((1, 8, 4, 4))
+    packed = np.zeros((1, 1, 3, _layers._kernels.CONV_BLOCK))
+    for taps, taps_per_pass in (([0, 5, 18], 3), ([0, 5, -1], 3), ([0, 5], 3), ([0, 5, 17], 0)):
+        with pytest.raises(ValueError, match="tap"):
+            _layers._kernels.tiled_forward(x, packed, np.array(taps, np.intp), np.empty(0), out,
+                                           (3, 3), (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_weight_gradient_of_non_finite_inputs(rng, monkeypatch, always_winograd, dtype):
     """Finite weights keep the input gradient on Winograd; inf and NaN in the
     input send the weight gradient back to the direct sums."""

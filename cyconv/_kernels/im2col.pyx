@@ -757,24 +757,26 @@ cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_s
 
 
 def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
-                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
-                  tuple kernel, tuple padding, tuple dilation, Py_ssize_t chunk_images,
-                  Py_ssize_t chunk_rows, Py_ssize_t pass_channels, int num_threads):
+                  const Py_ssize_t[::1] tap_index, const floating_t[::1] bias,
+                  floating_t[:, :, :, ::1] out, tuple kernel, tuple padding, tuple dilation,
+                  Py_ssize_t chunk_images, Py_ssize_t chunk_rows, Py_ssize_t taps_per_pass,
+                  int num_threads):
     """Stride-1 convolution by the register-tiled kernel of conv_tile.h.
 
-    ``packed[g, b, (c, ky, kx), r]`` is the weight of output channel
-    ``g * out_per_group + b * CONV_BLOCK + r`` (zero past the group's last
-    channel); ``bias`` is empty for none.  Images are zero-padded, up to
+    ``packed[g, b, t, r]`` is the weight of tap ``tap_index[t]`` (the flat
+    index of (c, ky, kx) in a group's C_in/groups x kH x kW kernel) for
+    output channel ``g * out_per_group + b * CONV_BLOCK + r`` (zero past the
+    group's last channel): taps left out are zero weights that are never
+    multiplied.  ``bias`` is empty for none.  Images are zero-padded, up to
     ``chunk_images`` at a time, into planes whose rows are the padded input
     rows: a tap is then a constant offset into the flattened plane, and
     output row y is pixels [y * ld, y * ld + out_w) of the flattened result.
     Work items are (image, block of ``chunk_rows`` output rows, group,
     channel block), each computed into a per-thread buffer and copied out
-    with the bias, ``pass_channels`` input channels at a time.
+    with the bias, ``taps_per_pass`` taps at a time.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       kernel, (1, 1), padding, dilation)
-    cdef Py_ssize_t taps_per_pass = pass_channels * geo.kernel_h * geo.kernel_w
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = out.shape[1]
     cdef Py_ssize_t groups = packed.shape[0], blocks = packed.shape[1], taps = packed.shape[2]
     cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
@@ -785,7 +787,8 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     cdef Py_ssize_t row_chunks = (geo.out_h + chunk_rows - 1) // chunk_rows
     cdef Py_ssize_t buffer_ld = round_up(chunk_rows * ld, tile)
     cdef Py_ssize_t chunk, first, images, plane, item, n, rest, y0, rows, group, block, co, r, y
-    cdef Py_ssize_t c, ky, kx, items
+    cdef Py_ssize_t t, index, items
+    cdef Py_ssize_t kernel_taps = geo.kernel_h * geo.kernel_w
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t *padded_plane
     cdef floating_t *buffer
@@ -797,11 +800,17 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     try:
         if offsets == NULL or padded == NULL or buffers == NULL:
             raise MemoryError("cannot allocate the padded images")
-        for c in range(in_per_group):
-            for ky in range(geo.kernel_h):
-                for kx in range(geo.kernel_w):
-                    offsets[(c * geo.kernel_h + ky) * geo.kernel_w + kx] = \
-                        c * plane_len + ky * geo.dil_h * ld + kx * geo.dil_w
+        if taps_per_pass < 1:
+            raise ValueError(f"taps_per_pass must be positive, got {taps_per_pass}")
+        if tap_index.shape[0] != taps:
+            raise ValueError(f"tap_index has {tap_index.shape[0]} taps, packed {taps}")
+        for t in range(taps):
+            index = tap_index[t]
+            if not 0 <= index < in_per_group * kernel_taps:
+                raise ValueError(f"tap_index[{t}] = {index} is not a tap of the kernel")
+            offsets[t] = (index // kernel_taps * plane_len
+                          + index % kernel_taps // geo.kernel_w * geo.dil_h * ld
+                          + index % geo.kernel_w * geo.dil_w)
         with nogil:
             for chunk in range((batch + chunk_images - 1) // chunk_images):
                 first = chunk * chunk_images
