@@ -57,8 +57,8 @@ DIRECT_MAX_CHANNEL_PRODUCT = 16
 # Stride-1 layers: images zero-padded at a time (at least one) fill at most
 # this much, and a work item covers about this many output pixels per channel.
 PADDED_IMAGES_BYTES = 32 << 20
-# Layers whose padded image (or, split into stride phases, whole batch) would
-# pass this take the im2col + GEMM path, whose buffers stay bounded.
+# Layers whose padded image (split into its stride phases or not) would pass
+# this take the im2col + GEMM path, whose buffers stay bounded.
 TILED_MAX_COPY_BYTES = 256 << 20
 TILED_ITEM_PIXELS = 512
 # Input a pass of the tiled kernel reads: held in the L1 cache.
@@ -241,32 +241,24 @@ def _phase_kernel(conv):
     taps = math.prod(k * s for k, s in zip(phase_kernel, conv.stride))
     if phase_kernel == (1, 1) or taps > PHASE_MAX_WASTE * math.prod(conv.kernel):
         return None
-    split_bytes = conv.x.shape[0] * _padded_image_bytes(
-        conv.x.shape[1] * math.prod(conv.stride), conv.out_shape, phase_kernel, (1, 1), conv.dtype)
+    split_bytes = _padded_image_bytes(conv.x.shape[1] * math.prod(conv.stride), conv.out_shape,
+                                      phase_kernel, (1, 1), conv.dtype)
     return phase_kernel if split_bytes <= TILED_MAX_COPY_BYTES else None
 
 
-def _phase_split(conv, x, weight, phase_kernel):
-    """(input, weight, taps) of the stride-1 layer equal to the strided ``conv``.
+def _phase_weight(conv, weight, phase_kernel):
+    """(weight, taps) of the stride-1 layer equal to the strided ``conv``
+    over the stride_h x stride_w phases of its padded input.
 
-    Phase (a, b) of the padded input holds its pixels (s_h * i + a, s_w * j + b);
-    its channels come group by group, phase by phase, and the kernel of phase
-    (a, b) holds taps (s_h * i + a, s_w * j + b) of the original one, zero
-    past its edge.  ``taps`` are the flat indices of the others in a kernel
-    of the new layer: the zeros must not be multiplied (0 * inf is NaN).
+    Phase (a, b) holds pixels (s_h * i + a, s_w * j + b) of the padded
+    input; the layer's channels come group by group, phase by phase (as
+    tiled_forward splits them), and the kernel of phase (a, b) holds taps
+    (s_h * i + a, s_w * j + b) of the original one, zero past its edge.
+    ``taps`` are the flat indices of the others in a kernel of the new
+    layer: the zeros must not be multiplied (0 * inf is NaN).
     """
-    batch, channels, height, width = x.shape
     (stride_h, stride_w), (kernel_h, kernel_w) = conv.stride, phase_kernel
-    out_h, out_w = conv.out_shape[2:]
-    rows, cols = stride_h * (out_h + kernel_h - 1), stride_w * (out_w + kernel_w - 1)
-    (top, _), (left, _) = conv.padding
-    padded = np.zeros((batch, channels, rows, cols), conv.dtype)
-    padded[:, :, top:top + height, left:left + width] = x[:, :, :rows - top, :cols - left]
-    groups, in_per_group = conv.groups, channels // conv.groups
-    phases = padded.reshape(batch, groups, in_per_group, out_h + kernel_h - 1, stride_h,
-                            out_w + kernel_w - 1, stride_w).transpose(0, 1, 4, 6, 2, 3, 5)
-    phases = phases.reshape(batch, channels * stride_h * stride_w, out_h + kernel_h - 1,
-                            out_w + kernel_w - 1)
+    in_per_group = weight.shape[1]
 
     def spread(kernels):
         out_channels = kernels.shape[0]
@@ -278,7 +270,7 @@ def _phase_split(conv, x, weight, phase_kernel):
             out_channels, stride_h * stride_w * in_per_group, kernel_h, kernel_w)
 
     taps = np.flatnonzero(spread(np.ones((1,) + weight.shape[1:], bool)))
-    return np.ascontiguousarray(phases), spread(weight), taps
+    return spread(weight), taps
 
 
 def _packed_weight(weight, groups, dtype):
@@ -377,21 +369,22 @@ def _winograd_weight(weight, groups, dtype, size, threads):
 
 
 def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, threads,
-                     taps=None):
+                     phases=(1, 1), taps=None):
     """``out`` = the stride-1 convolution of ``x`` (``padding`` is top/left,
-    the output size implies the rest): by Winograd where it applies, else
-    (or when an output comes out inf or NaN, which the Winograd sums may
-    have spread) by the register-tiled kernel.  ``taps`` are the flat
-    indices of the taps of ``weight[0]`` to multiply (None: all), the others
-    being zeros."""
+    the output size implies the rest) or, with ``phases`` (s_h, s_w), of
+    its phases for a layer of that stride (``weight`` and ``kernel`` are
+    then _phase_weight's): by Winograd where it applies, else (or when an
+    output comes out inf or NaN, which the Winograd sums may have spread) by
+    the register-tiled kernel.  ``taps`` are the flat indices of the taps of
+    ``weight[0]`` to multiply (None: all), the others being zeros."""
     dtype = out.dtype
     in_per_group, out_per_group = weight.shape[1], weight.shape[0] // groups
-    chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1], out.shape, kernel, dilation,
-                                                      dtype)
+    chunk_images, rows, pass_channels = _tiled_chunks(x.shape[1] * math.prod(phases), out.shape,
+                                                      kernel, dilation, dtype)
     size = WINOGRAD_SIZES[dtype]
     tile_rows = _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out.shape,
                                     dtype, size)
-    if tile_rows is not None:
+    if tile_rows is not None and phases == (1, 1):
         # The products are tiled_forward's kernel with a tap per input
         # channel, over a tile_rows-long row of tiles: passes sized the same.
         tiles = tile_rows * _winograd_row_tiles(out.shape[3], size)
@@ -405,8 +398,8 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
         taps = np.arange(weight[0].size, dtype=np.intp)
     packed = np.ascontiguousarray(_packed_weight(weight, groups, dtype)[:, :, taps])
     taps_per_pass = max(1, pass_channels * len(taps) // in_per_group)
-    _kernels.tiled_forward(x, packed, taps, bias, out, kernel, padding, dilation, chunk_images,
-                           rows, taps_per_pass, threads)
+    _kernels.tiled_forward(x, packed, taps, bias, out, kernel, phases, padding, dilation,
+                           chunk_images, rows, taps_per_pass, threads)
 
 
 def _winograd_grad_weight(conv, grad_output, x, threads):
@@ -624,13 +617,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
         return _unbatch(out, conv.batched)
     phase_kernel = _phase_kernel(conv)
     if _uses_tiled_kernel(conv) or phase_kernel is not None:
-        kernel, padding, weight = conv.kernel, top_left, _native(conv.weight, dtype)
-        taps = None
+        kernel, weight, taps = conv.kernel, _native(conv.weight, dtype), None
         if phase_kernel is not None:
-            x, weight, taps = _phase_split(conv, x, weight, phase_kernel)
-            kernel, padding = phase_kernel, (0, 0)
-        _stride1_forward(x, weight, bias, out, kernel, padding, conv.dilation, conv.groups,
-                         threads, taps)
+            kernel = phase_kernel
+            weight, taps = _phase_weight(conv, weight, phase_kernel)
+        _stride1_forward(x, weight, bias, out, kernel, top_left, conv.dilation, conv.groups,
+                         threads, conv.stride, taps)
         return _unbatch(out, conv.batched)
     pointwise = _is_pointwise(conv)
     if pointwise and _uses_pointwise_kernel(conv.weight.shape[1], conv.out_shape, dtype):

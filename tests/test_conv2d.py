@@ -55,6 +55,8 @@ CASES = [
     ((1, 8, 9, 10), (12, 4, 4, 4), 2, 1, 1, 2),
     ((1, 5, 12, 13), (9, 5, 6, 6), (2, 3), (1, 2), 1, 1),
     ((1, 6, 11, 11), (9, 6, 4, 4), 2, 0, 1, 1),
+    ((1, 3, 21, 22), (10, 3, 8, 8), 4, (2, 3), 1, 1),
+    ((2, 2, 13, 14), (9, 2, 6, 6), 3, 0, 1, 1),
     # 3x3 with 16+ channels per group: Winograd F(2x2, 3x3) where the image
     # is large enough for it to pay, the tiled kernel otherwise.
     *WINOGRAD_CASES,
@@ -464,10 +466,12 @@ def test_tiled_kernel_refuses_taps_outside_the_kernel():
     x = np.zeros((1, 2, 6, 6))
     out = np.empty((1, 8, 4, 4))
     packed = np.zeros((1, 1, 3, _layers._kernels.CONV_BLOCK))
-    for taps, taps_per_pass in (([0, 5, 18], 3), ([0, 5, -1], 3), ([0, 5], 3), ([0, 5, 17], 0)):
-        with pytest.raises(ValueError, match="tap"):
+    for taps, phases, taps_per_pass in (([0, 5, 18], (1, 1), 3), ([0, 5, -1], (1, 1), 3),
+                                        ([0, 5], (1, 1), 3), ([0, 5, 17], (1, 1), 0),
+                                        ([0, 5, 36], (2, 1), 3), ([0, 5, 17], (0, 1), 3)):
+        with pytest.raises(ValueError, match="tap|phases"):
             _layers._kernels.tiled_forward(x, packed, np.array(taps, np.intp), np.empty(0), out,
-                                           (3, 3), (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
+                                           (3, 3), phases, (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

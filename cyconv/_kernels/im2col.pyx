@@ -758,16 +758,21 @@ cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_s
 
 def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
                   const Py_ssize_t[::1] tap_index, const floating_t[::1] bias,
-                  floating_t[:, :, :, ::1] out, tuple kernel, tuple padding, tuple dilation,
-                  Py_ssize_t chunk_images, Py_ssize_t chunk_rows, Py_ssize_t taps_per_pass,
-                  int num_threads):
-    """Stride-1 convolution by the register-tiled kernel of conv_tile.h.
+                  floating_t[:, :, :, ::1] out, tuple kernel, tuple phases, tuple padding,
+                  tuple dilation, Py_ssize_t chunk_images, Py_ssize_t chunk_rows,
+                  Py_ssize_t taps_per_pass, int num_threads):
+    """Stride-1 convolution by the register-tiled kernel of conv_tile.h, of
+    ``x`` or of its ``phases`` (s_h, s_w) polyphase parts: a layer of that
+    stride is the stride-1 layer over them (``kernel``, at most ``kernel *
+    phases`` the layer's, is a phase's), with the channels of each group
+    ordered (phase, channel).
 
     ``packed[g, b, t, r]`` is the weight of tap ``tap_index[t]`` (the flat
-    index of (c, ky, kx) in a group's C_in/groups x kH x kW kernel) for
-    output channel ``g * out_per_group + b * CONV_BLOCK + r`` (zero past the
-    group's last channel): taps left out are zero weights that are never
-    multiplied.  ``bias`` is empty for none.  Images are zero-padded, up to
+    index of (c, ky, kx) in a group's C_in/groups x kH x kW kernel of that
+    layer) for output channel ``g * out_per_group + b * CONV_BLOCK + r``
+    (zero past the group's last channel): taps left out are zero weights
+    that are never multiplied.  ``bias`` is empty for none; ``padding`` is
+    (top, left), non-negative.  Images are zero-padded and split, up to
     ``chunk_images`` at a time, into planes whose rows are the padded input
     rows: a tap is then a constant offset into the flattened plane, and
     output row y is pixels [y * ld, y * ld + out_w) of the flattened result.
@@ -777,9 +782,12 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       kernel, (1, 1), padding, dilation)
-    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], out_channels = out.shape[1]
+    cdef Py_ssize_t phases_h = phases[0], phases_w = phases[1]
+    cdef Py_ssize_t batch = x.shape[0], x_channels = x.shape[1], out_channels = out.shape[1]
     cdef Py_ssize_t groups = packed.shape[0], blocks = packed.shape[1], taps = packed.shape[2]
-    cdef Py_ssize_t in_per_group = channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t x_per_group = x_channels // groups, out_per_group = out_channels // groups
+    cdef Py_ssize_t channels = x_channels * phases_h * phases_w
+    cdef Py_ssize_t in_per_group = channels // groups
     cdef Py_ssize_t tile = CYCONV_CONV_TILE_BYTES // sizeof(floating_t)
     cdef Py_ssize_t ld = geo.out_w + geo.dil_w * (geo.kernel_w - 1)
     # Reads run past the last padded row by less than a row plus a tile.
@@ -787,11 +795,13 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     cdef Py_ssize_t row_chunks = (geo.out_h + chunk_rows - 1) // chunk_rows
     cdef Py_ssize_t buffer_ld = round_up(chunk_rows * ld, tile)
     cdef Py_ssize_t chunk, first, images, plane, item, n, rest, y0, rows, group, block, co, r, y
-    cdef Py_ssize_t t, index, items
+    cdef Py_ssize_t t, index, items, channel, phase
     cdef Py_ssize_t kernel_taps = geo.kernel_h * geo.kernel_w
     cdef bint has_bias = bias.shape[0] > 0
-    cdef floating_t *padded_plane
+    cdef floating_t *parts
     cdef floating_t *buffer
+    if phases_h < 1 or phases_w < 1 or geo.pad_top < 0 or geo.pad_left < 0:
+        raise ValueError(f"phases {phases} must be positive, padding {padding} non-negative")
     cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(max(taps, 1) * sizeof(ptrdiff_t))
     cdef floating_t *padded = alloc_buffers(min(chunk_images, batch) * channels, plane_len,
                                             <floating_t>0) if offsets != NULL else NULL
@@ -815,14 +825,18 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
             for chunk in range((batch + chunk_images - 1) // chunk_images):
                 first = chunk * chunk_images
                 images = min(chunk_images, batch - first)
-                for plane in prange(images * channels, num_threads=num_threads,
+                for plane in prange(images * x_channels, num_threads=num_threads,
                                     schedule='static'):
-                    padded_plane = padded + plane * plane_len
-                    zero_padding(&geo, ld, padded_plane)
-                    pad_plane(&x[first + plane // channels, plane % channels, 0, 0], &geo, ld,
-                              padded_plane)
-                    memset(padded_plane + padded_rows(&geo) * ld, 0,
-                           (plane_len - padded_rows(&geo) * ld) * sizeof(floating_t))
+                    channel = plane % x_channels
+                    parts = padded + ((plane // x_channels) * channels
+                                      + channel // x_per_group * in_per_group
+                                      + channel % x_per_group) * plane_len
+                    split_plane(&x[first + plane // x_channels, channel, 0, 0], geo.height,
+                                geo.width, geo.pad_top, geo.pad_left, phases_h, phases_w,
+                                padded_rows(&geo), ld, x_per_group * plane_len, parts)
+                    for phase in range(phases_h * phases_w):
+                        memset(parts + phase * x_per_group * plane_len + padded_rows(&geo) * ld,
+                               0, (plane_len - padded_rows(&geo) * ld) * sizeof(floating_t))
                 items = images * row_chunks * groups * blocks
                 with parallel(num_threads=num_threads):
                     buffer = buffers + omp_get_thread_num() * CYCONV_CONV_BLOCK * buffer_ld
@@ -900,22 +914,24 @@ cdef inline void wino_grad_output(const floating_t *parts, Py_ssize_t part_len, 
 
 
 cdef void split_plane(const floating_t *plane, Py_ssize_t height, Py_ssize_t width,
-                      Py_ssize_t pad_top, Py_ssize_t pad_left, int phases, Py_ssize_t part_rows,
-                      Py_ssize_t part_ld, floating_t *parts) noexcept nogil:
-    """Zero-pad a plane and store its ``phases`` x ``phases`` polyphase parts
-    (see winograd.h), each ``part_rows`` rows of ``part_ld``."""
-    cdef Py_ssize_t part_len = part_rows * part_ld, row, source_row
-    cdef int phase
+                      Py_ssize_t pad_top, Py_ssize_t pad_left, Py_ssize_t phases_h,
+                      Py_ssize_t phases_w, Py_ssize_t part_rows, Py_ssize_t part_ld,
+                      Py_ssize_t part_step, floating_t *parts) noexcept nogil:
+    """Zero-pad a plane and store its ``phases_h`` x ``phases_w`` polyphase
+    parts (see winograd.h), each ``part_rows`` rows of ``part_ld``, part
+    (a, b) (pixels (phases_h * i + a, phases_w * j + b) of the padded plane)
+    at ``parts + (a * phases_w + b) * part_step``."""
+    cdef Py_ssize_t row, source_row, phase
     cdef floating_t *first
-    for row in range(phases * part_rows):
-        first = parts + phases * (row % phases) * part_len + (row // phases) * part_ld
+    for row in range(phases_h * part_rows):
+        first = parts + phases_w * (row % phases_h) * part_step + (row // phases_h) * part_ld
         source_row = row - pad_top
         if source_row < 0 or source_row >= height:
-            for phase in range(phases):
-                memset(first + phase * part_len, 0, part_ld * sizeof(floating_t))
+            for phase in range(phases_w):
+                memset(first + phase * part_step, 0, part_ld * sizeof(floating_t))
         else:
-            split_row(plane + source_row * width, width, pad_left, phases, part_ld, first,
-                      part_len)
+            split_row(plane + source_row * width, width, pad_left, phases_w, part_ld, first,
+                      part_step)
 
 
 cdef void transform_inputs(const floating_t[:, :, :, ::1] x, Py_ssize_t n,
@@ -932,7 +948,7 @@ cdef void transform_inputs(const floating_t[:, :, :, ::1] x, Py_ssize_t n,
     cdef Py_ssize_t c
     for c in range(channels):
         split_plane(&x[n, first_channel + c, 0, 0], x.shape[2], x.shape[3], top, left, size,
-                    part_rows, part_ld, parts)
+                    size, part_rows, part_ld, part_rows * part_ld, parts)
         wino_input(size, parts, part_rows * part_ld, part_ld, 0, tiles, out + c * ld_tiles,
                    ld_xi)
 
@@ -1192,7 +1208,7 @@ def winograd_grad_products(const floating_t[:, :, :, ::1] x,
                                      ld_tiles, inputs_step)
                     for k in range(out_per_group):
                         split_plane(&grad_out[n, group * out_per_group + k, 0, 0], out_h, out_w,
-                                    -2 * ty0, 0, 2, tile_rows, half_ld, parts)
+                                    -2 * ty0, 0, 2, 2, tile_rows, half_ld, tiles, parts)
                         wino_grad_output(parts, tiles, 0, tiles, grads + k * ld_tiles,
                                          grads_step)
                     for xi in range(16):

@@ -52,6 +52,7 @@
 #define CYCONV_WINOGRAD_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* The loops below write several rows of one buffer (ld_xi apart, never
  * overlapping); without this, gcc would need more run-time alias checks than
@@ -90,9 +91,9 @@
     } while (0)
 
 #define CYCONV_DEFINE_WINOGRAD(SUFFIX, T)                                          \
-/* dst[j * dst_step + k] = src[phases * k + j - shift] for j < phases (2 or 4)  \
- * and k < count, zero where that index falls outside [0, width); shift >= 0:  \
- * the row's polyphase parts. */                                               \
+/* dst[j * dst_step + k] = src[phases * k + j - shift] for j < phases and      \
+ * k < count, zero where that index falls outside [0, width); shift >= 0: the  \
+ * row's polyphase parts (one phase: the row zero-padded). */                  \
 static void cyconv_split_row_##SUFFIX(const T *restrict src, ptrdiff_t width,  \
                                       ptrdiff_t shift, ptrdiff_t phases,       \
                                       ptrdiff_t count, T *restrict dst,        \
@@ -104,18 +105,24 @@ static void cyconv_split_row_##SUFFIX(const T *restrict src, ptrdiff_t width,  \
     if (hi < lo) hi = lo;                                                      \
     if (hi > count) hi = count;                                                \
     const T *shifted = src - shift;                                            \
-    if (phases == 2) {                                                         \
+    if (phases == 1) {                                                         \
+        if (hi > lo) memcpy(dst + lo, shifted + lo, (hi - lo) * sizeof(T));    \
+    } else if (phases == 2) {                                                  \
         for (ptrdiff_t k = lo; k < hi; ++k) {                                  \
             dst[k] = shifted[2 * k];                                           \
             dst[dst_step + k] = shifted[2 * k + 1];                            \
         }                                                                      \
-    } else {                                                                   \
+    } else if (phases == 4) {                                                  \
         for (ptrdiff_t k = lo; k < hi; ++k) {                                  \
             dst[k] = shifted[4 * k];                                           \
             dst[dst_step + k] = shifted[4 * k + 1];                            \
             dst[2 * dst_step + k] = shifted[4 * k + 2];                        \
             dst[3 * dst_step + k] = shifted[4 * k + 3];                        \
         }                                                                      \
+    } else {                                                                   \
+        for (ptrdiff_t j = 0; j < phases; ++j)                                 \
+            for (ptrdiff_t k = lo; k < hi; ++k)                                \
+                dst[j * dst_step + k] = shifted[phases * k + j];               \
     }                                                                          \
     for (ptrdiff_t k = 0; k < count; ++k) {                                    \
         if (k == lo) k = hi;  /* the groups inside, done above */              \
