@@ -81,12 +81,20 @@ WINOGRAD_MAX_WORK = 0.75
 # Kernel tiles of pixels a Winograd item needs at least (measured on 7x7 and
 # 14x14 layers of 256-512 channels: one tile ran slower than the tiled kernel).
 WINOGRAD_MIN_TILES = 2
-# Strided layers split into stride-1 phases when the phase kernels, padded to
-# one size, have at most this many times the layer's taps (7x7 stride 2:
-# 64/49).  The padding taps are never multiplied, but the kernels of sparser
-# splits are too small for the tiled kernel: 3x3 stride 2 ran at 0.28-0.88x
-# the speed of im2col + GEMM (ResNet and MobileNet layers, both types).
+# Strided layers split into stride-1 phases for the tiled kernel when the
+# phase kernels, padded to one size, have at most PHASE_MAX_WASTE times the
+# layer's taps (7x7 stride 2: 64/49), or PHASE_SMALL_MAX_WASTE times in
+# float32 layers of up to PHASE_SMALL_MAX_CHANNELS input channels per group
+# (3x3 stride 2: 16/9, 5x5: 36/25).  The padding taps are never multiplied,
+# but small phase kernels give the tiled kernel little reuse of each input
+# row.  Measured against im2col + GEMM, 2 threads: float32 3x3 stride 2
+# 1.1-1.5x up to 48 channels, 1.0x at 64, 0.4-0.7x at 128-256; 5x5 stride 2
+# 1.4-2.3x up to 96 channels, 0.7-0.95x at 128-256; float64 3x3 and 5x5
+# stride 2 0.6-1.2x.
 PHASE_MAX_WASTE = 1.35
+PHASE_SMALL_MAX_WASTE = 1.8
+PHASE_SMALL_MAX_CHANNELS = 64
+PHASE_SMALL_TYPES = (np.dtype(np.float32),)
 # Types whose GEMM forward runs faster computing tiles pixel-major (OpenBLAS
 # packs the column matrix faster in that product for float32, in the
 # channel-major one for float64: measured with sgemm/dgemm on the layer shapes).
@@ -232,14 +240,15 @@ def _uses_tiled_kernel(conv):
 def _phase_kernel(conv):
     """Kernel of the stride-1 layer a strided one becomes by splitting its
     padded input into stride_h * stride_w phases, or None when that kernel
-    would have more than ``PHASE_MAX_WASTE`` times the layer's taps (the
-    taps past the kernel are zeros) or be 1x1 (then the GEMM path, which
-    needs no copy of a phase, is faster)."""
+    would have too many taps past the layer's (see ``PHASE_MAX_WASTE``) or
+    be 1x1 (then the GEMM path, which needs no copy of a phase, is faster)."""
     if conv.stride == (1, 1) or conv.dilation != (1, 1):
         return None
     phase_kernel = tuple(-(-k // s) for k, s in zip(conv.kernel, conv.stride))
-    taps = math.prod(k * s for k, s in zip(phase_kernel, conv.stride))
-    if phase_kernel == (1, 1) or taps > PHASE_MAX_WASTE * math.prod(conv.kernel):
+    waste = math.prod(k * s for k, s in zip(phase_kernel, conv.stride)) / math.prod(conv.kernel)
+    small = (conv.dtype in PHASE_SMALL_TYPES
+             and conv.weight.shape[1] <= PHASE_SMALL_MAX_CHANNELS)
+    if phase_kernel == (1, 1) or waste > (PHASE_SMALL_MAX_WASTE if small else PHASE_MAX_WASTE):
         return None
     split_bytes = _padded_image_bytes(conv.x.shape[1] * math.prod(conv.stride), conv.out_shape,
                                       phase_kernel, (1, 1), conv.dtype)

@@ -57,6 +57,8 @@ CASES = [
     ((1, 6, 11, 11), (9, 6, 4, 4), 2, 0, 1, 1),
     ((1, 3, 21, 22), (10, 3, 8, 8), 4, (2, 3), 1, 1),
     ((2, 2, 13, 14), (9, 2, 6, 6), 3, 0, 1, 1),
+    ((2, 4, 15, 16), (9, 4, 3, 3), 2, 1, 1, 1),     # split in float32 only
+    ((1, 6, 14, 13), (12, 3, 5, 5), 2, 2, 1, 2),
     # 3x3 with 16+ channels per group: Winograd F(2x2, 3x3) where the image
     # is large enough for it to pay, the tiled kernel otherwise.
     *WINOGRAD_CASES,
@@ -438,10 +440,13 @@ def test_winograd_non_finite_values_reach_what_the_reference_gives(rng, monkeypa
         _assert_same_values(got_part, want_part)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("w_shape, stride, padding", [
-    ((8, 3, 7, 7), 2, 3),
-    ((8, 3, 7, 8), (2, 3), (3, 1)),
+@pytest.mark.parametrize("dtype, w_shape, stride, padding", [
+    (np.float32, (8, 3, 7, 7), 2, 3),
+    (np.float64, (8, 3, 7, 7), 2, 3),
+    (np.float32, (8, 3, 7, 8), (2, 3), (3, 1)),
+    (np.float64, (8, 3, 7, 8), (2, 3), (3, 1)),
+    (np.float32, (9, 4, 3, 3), 2, 1),       # float32, few channels: sparser splits too
+    (np.float32, (6, 5, 5, 5), 2, 2),
 ])
 def test_stride_phases_leave_the_zero_taps_out(rng, monkeypatch, dtype, w_shape, stride, padding):
     """A strided layer split into stride-1 phases pads each phase's kernel
