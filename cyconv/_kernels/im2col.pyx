@@ -763,9 +763,9 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
                   Py_ssize_t taps_per_pass, int num_threads):
     """Stride-1 convolution by the register-tiled kernel of conv_tile.h, of
     ``x`` or of its ``phases`` (s_h, s_w) polyphase parts: a layer of that
-    stride is the stride-1 layer over them (``kernel``, at most ``kernel *
-    phases`` the layer's, is a phase's), with the channels of each group
-    ordered (phase, channel).
+    stride is a stride-1 layer over them, whose channels come group by
+    group, phase by phase, and whose ``kernel`` is the layer's divided by
+    the stride, rounded up.
 
     ``packed[g, b, t, r]`` is the weight of tap ``tap_index[t]`` (the flat
     index of (c, ky, kx) in a group's C_in/groups x kH x kW kernel of that
