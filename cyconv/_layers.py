@@ -9,11 +9,12 @@ Strategy by shape (chosen here, computed in ``_kernels/im2col.pyx``):
   packing (also the input gradient, as the convolution of the padded output
   gradient with the flipped kernels); strided layers whose kernel splits into
   stride_h * stride_w phases with few zero taps (7x7 stride 2) too, as the
-  stride-1 layer over those phases, the zero taps left out.  3x3 layers with many channels go
-  through Winograd (``_kernels/winograd.h``) instead, F(2x2, 3x3) in float32
-  and F(4x4, 3x3) in float64, its products done by the same kernel, unless
-  an output comes out inf or NaN; so do their weight gradients, by F(2x2,
-  3x3), its products GEMMs summing over the tiles;
+  stride-1 layer over those phases, the zero taps left out.  3x3 layers
+  with many channels go through Winograd (``_kernels/winograd.h``)
+  instead, F(2x2, 3x3) in float32 and F(4x4, 3x3) in float64, its products
+  done by the same kernel, unless an output comes out inf or NaN; so do
+  their weight gradients, by F(2x2, 3x3), its products GEMMs summing over
+  the tiles;
 - 1x1 kernels with stride 1 and no padding: the register-tiled kernel on
   the input gathered tile by tile (float32, up to 256 channels per group),
   else one GEMM per tile straight on the input, which is its own column

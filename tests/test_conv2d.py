@@ -479,6 +479,18 @@ def test_tiled_kernel_refuses_taps_outside_the_kernel():
                                            (3, 3), phases, (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
 
 
+def test_winograd_kernels_refuse_weights_of_no_tile_size():
+    """The tile size comes from the packed weights' values per kernel: 16 or 36."""
+    block = _layers._kernels.CONV_BLOCK
+    with pytest.raises(ValueError, match="16 or 36"):
+        _layers._kernels.winograd_weight(np.zeros((block, 2, 3, 3)),
+                                         np.zeros((25, 1, 2, block)), 1, 1)
+    with pytest.raises(ValueError, match="16 or 36"):
+        _layers._kernels.winograd_forward(np.zeros((1, 2, 6, 6)), np.zeros((25, 1, 2, block)),
+                                          np.empty(0), np.empty((1, block, 6, 6)), (1, 1), 1, 1,
+                                          2, 1)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_weight_gradient_of_non_finite_inputs(rng, monkeypatch, always_winograd, dtype):
     """Finite weights keep the input gradient on Winograd; inf and NaN in the

@@ -797,6 +797,10 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
     cdef Py_ssize_t chunk, first, images, plane, item, n, rest, y0, rows, group, block, co, r, y
     cdef Py_ssize_t t, index, items, channel, phase
     cdef Py_ssize_t kernel_taps = geo.kernel_h * geo.kernel_w
+    # A plane's phases lie one group's channels apart; each is padded_rows
+    # rows of ld, then zeros to plane_len.
+    cdef Py_ssize_t part_step = x_per_group * plane_len
+    cdef Py_ssize_t part_used = padded_rows(&geo) * ld
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t *parts
     cdef floating_t *buffer
@@ -833,10 +837,10 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
                                       + channel % x_per_group) * plane_len
                     split_plane(&x[first + plane // x_channels, channel, 0, 0], geo.height,
                                 geo.width, geo.pad_top, geo.pad_left, phases_h, phases_w,
-                                padded_rows(&geo), ld, x_per_group * plane_len, parts)
+                                padded_rows(&geo), ld, part_step, parts)
                     for phase in range(phases_h * phases_w):
-                        memset(parts + phase * x_per_group * plane_len + padded_rows(&geo) * ld,
-                               0, (plane_len - padded_rows(&geo) * ld) * sizeof(floating_t))
+                        memset(parts + phase * part_step + part_used, 0,
+                               (plane_len - part_used) * sizeof(floating_t))
                 items = images * row_chunks * groups * blocks
                 with parallel(num_threads=num_threads):
                     buffer = buffers + omp_get_thread_num() * CYCONV_CONV_BLOCK * buffer_ld
@@ -964,10 +968,14 @@ cdef inline Py_ssize_t odd_lines(Py_ssize_t length, Py_ssize_t multiple,
     return padded + line if padded // line % 2 == 0 else padded
 
 
-cdef inline int winograd_size(Py_ssize_t values) noexcept nogil:
+cdef int winograd_size(Py_ssize_t values) except -1:
     """The output tile size of F(size x size, 3x3) whose packed weights hold
     ``values`` = (size + 2)**2 values per kernel: 2 or 4."""
-    return 2 if values == 16 else 4
+    if values == 16:
+        return 2
+    if values == 36:
+        return 4
+    raise ValueError(f"packed Winograd weights hold 16 or 36 values per kernel, not {values}")
 
 
 cdef inline void kernel_transform(int size, double top, double middle, double bottom,
