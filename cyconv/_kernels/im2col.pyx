@@ -982,17 +982,23 @@ cdef inline void kernel_transform(int size, double top, double middle, double bo
                                   double *out, Py_ssize_t step) noexcept nogil:
     """G (size + 2 by 3, winograd.h) times (top, middle, bottom): element i
     goes to ``out[i * step]``."""
+    cdef double outer, even, half
     if size == 2:
         out[0] = top
         out[step] = (top + middle + bottom) / 2
         out[2 * step] = (top - middle + bottom) / 2
         out[3 * step] = bottom
     else:
+        # By the reciprocal of 6, not dividing: divisions took most of the
+        # time of transforming a layer's weights, for a last-bit difference.
+        outer = top + bottom
+        even = top / 4 + bottom
+        half = middle / 2
         out[0] = top / 4
-        out[step] = -(top + middle + bottom) / 6
-        out[2 * step] = -(top - middle + bottom) / 6
-        out[3 * step] = top / 24 + middle / 12 + bottom / 6
-        out[4 * step] = top / 24 - middle / 12 + bottom / 6
+        out[step] = -(outer + middle) * (1.0 / 6)
+        out[2 * step] = -(outer - middle) * (1.0 / 6)
+        out[3 * step] = (even + half) * (1.0 / 6)
+        out[4 * step] = (even - half) * (1.0 / 6)
         out[5 * step] = bottom
 
 
