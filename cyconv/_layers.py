@@ -283,14 +283,15 @@ def _phase_weight(conv, weight, phase_kernel):
     return spread(weight), taps
 
 
-def _packed_weight(weight, groups, dtype):
-    """(groups, blocks, C_in/groups * kH * kW, CONV_BLOCK): tiled_forward's weight layout."""
+def _packed_weight(weight, groups, dtype, threads, taps):
+    """(groups, blocks, taps, CONV_BLOCK): tiled_forward's weight layout, of
+    the taps ``taps`` of a kernel (flat indices into ``weight[0]``)."""
     per_group = weight.shape[0] // groups
     block = _kernels.CONV_BLOCK
-    blocks = -(-per_group // block)
-    packed = np.zeros((groups, blocks * block, weight[0].size), dtype)
-    packed[:, :per_group] = weight.reshape(groups, per_group, -1)
-    return np.ascontiguousarray(packed.reshape(groups, blocks, block, -1).transpose(0, 1, 3, 2))
+    packed = memory.empty((groups, -(-per_group // block), len(taps), block), dtype)
+    _kernels.pack_weight(weight.astype(dtype, copy=False).reshape(groups, per_group, -1), taps,
+                         packed, threads)
+    return packed
 
 
 def _tiled_chunks(channels, out_shape, kernel, dilation, dtype):
@@ -372,8 +373,8 @@ def _winograd_weight(weight, groups, dtype, size, threads):
     tiled_forward's packing of them."""
     out_per_group = weight.shape[0] // groups
     block = _kernels.CONV_BLOCK
-    packed = np.empty((groups * (size + 2) ** 2, -(-out_per_group // block), weight.shape[1],
-                       block), dtype)
+    packed = memory.empty((groups * (size + 2) ** 2, -(-out_per_group // block), weight.shape[1],
+                           block), dtype)
     _kernels.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
     return packed
 
@@ -406,7 +407,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
             return
     if taps is None:
         taps = np.arange(weight[0].size, dtype=np.intp)
-    packed = np.ascontiguousarray(_packed_weight(weight, groups, dtype)[:, :, taps])
+    packed = _packed_weight(weight, groups, dtype, threads, taps)
     taps_per_pass = max(1, pass_channels * len(taps) // in_per_group)
     _kernels.tiled_forward(x, packed, taps, bias, out, kernel, phases, padding, dilation,
                            chunk_images, rows, taps_per_pass, threads)
@@ -498,8 +499,10 @@ def _pointwise_forward(x, weight, bias, out, groups, threads):
     batch, plane = out.shape[0], out.shape[2] * out.shape[3]
     chunk = min(POINTWISE_CHUNK_PIXELS, plane,
                 max(32, -(-plane * batch // MIN_WORK_ITEMS // 32) * 32))
-    _kernels.pointwise_forward(x, _packed_weight(weight, groups, out.dtype), bias, out, chunk,
-                               threads)
+    # A 1x1 kernel's taps are its input channels.
+    taps = np.arange(weight.shape[1], dtype=np.intp)
+    _kernels.pointwise_forward(x, _packed_weight(weight, groups, out.dtype, threads, taps), bias,
+                               out, chunk, threads)
 
 
 def _is_pointwise(conv):

@@ -25,6 +25,7 @@ WINOGRAD_CASES = [
     ((1, 16, 1, 1), (16, 16, 3, 3), 1, 1, 1, 1),
     ((1, 16, 41, 3), (20, 16, 3, 3), 1, (2, 0), 1, 1),
     ((2, 16, 30, 22), (17, 16, 3, 3), 1, 1, 1, 1),
+    ((1, 40, 6, 7), (18, 40, 3, 3), 1, 1, 1, 1),
 ]
 
 # (x shape, weight shape, stride, padding, dilation, groups)
@@ -477,6 +478,41 @@ def test_tiled_kernel_refuses_taps_outside_the_kernel():
         with pytest.raises(ValueError, match="tap|phases"):
             _layers._kernels.tiled_forward(x, packed, np.array(taps, np.intp), np.empty(0), out,
                                            (3, 3), phases, (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_weights_hold_the_chosen_taps_block_by_block(rng, dtype):
+    """packed[g, b, t, r] is the weight of tap taps[t] for output channel
+    b * CONV_BLOCK + r of group g, zero past the group's channels, from
+    weights of any layout and type."""
+    block = _layers._kernels.CONV_BLOCK
+    weight = rng.standard_normal((2 * (block + 3), 3, 2, 3))
+    taps = np.array([0, 4, 5, 17], np.intp)
+    flat = weight.reshape(2, block + 3, -1)
+    want = np.zeros((2, 2, len(taps), block), dtype)
+    for group, b, t, r in np.ndindex(want.shape):
+        if b * block + r < block + 3:
+            want[group, b, t, r] = flat[group, b * block + r, taps[t]]
+    for layout in (weight, np.asfortranarray(weight), weight.astype(">f8")):
+        got = _layers._packed_weight(layout, 2, np.dtype(dtype), 2, taps)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    flipped = weight[:, :, ::-1, ::-1]
+    all_taps = _layers._packed_weight(flipped, 2, np.dtype(dtype), 1,
+                                      np.arange(flipped[0].size, dtype=np.intp))
+    np.testing.assert_array_equal(all_taps[0, 0, :, 0],
+                                  flipped[0].reshape(-1).astype(dtype))
+
+
+def test_weight_packing_refuses_taps_outside_the_kernel_and_wrong_shapes():
+    block = _layers._kernels.CONV_BLOCK
+    weight = np.zeros((1, block + 1, 6))
+    for taps, packed_shape in (([0, 6], (1, 2, 2, block)), ([-1, 2], (1, 2, 2, block)),
+                               ([0, 1], (1, 1, 2, block)), ([0, 1], (1, 2, 3, block)),
+                               ([0, 1], (2, 2, 2, block)), ([0, 1], (1, 2, 2, block + 1))):
+        with pytest.raises(ValueError, match="tap|packed"):
+            _layers._kernels.pack_weight(weight, np.array(taps, np.intp), np.zeros(packed_shape),
+                                         1)
 
 
 def test_winograd_kernels_refuse_weights_of_no_tile_size():

@@ -756,6 +756,47 @@ cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_s
                              ld_out)
 
 
+cdef int check_taps(const Py_ssize_t[::1] tap_index, Py_ssize_t kernel_taps) except -1:
+    """ValueError unless every tap index is that of a tap of a kernel of
+    ``kernel_taps`` (the kernels read the taps' data unchecked)."""
+    cdef Py_ssize_t t
+    for t in range(tap_index.shape[0]):
+        if not 0 <= tap_index[t] < kernel_taps:
+            raise ValueError(f"tap_index[{t}] = {tap_index[t]} is not a tap of the kernel")
+    return 0
+
+
+def pack_weight(const floating_t[:, :, :] weight, const Py_ssize_t[::1] tap_index,
+                floating_t[:, :, :, ::1] packed, int num_threads):
+    """Fill ``packed`` with tiled_forward's (and pointwise_forward's) weights.
+
+    ``packed[g, b, t, r]`` = ``weight[g, b * CONV_BLOCK + r, tap_index[t]]``,
+    zero past the group's last output channel; ``weight`` is (groups,
+    C_out/groups, taps of a kernel), any strides.  A work item is one
+    (group, block): it reads CONV_BLOCK kernels along and writes on.
+    """
+    cdef Py_ssize_t groups = weight.shape[0], out_per_group = weight.shape[1]
+    cdef Py_ssize_t blocks = packed.shape[1], taps = packed.shape[2]
+    cdef Py_ssize_t item, group, block, used, t, r, index
+    if (packed.shape[0] != groups or packed.shape[3] != CYCONV_CONV_BLOCK
+            or blocks != (out_per_group + CYCONV_CONV_BLOCK - 1) // CYCONV_CONV_BLOCK
+            or tap_index.shape[0] != taps):
+        raise ValueError(f"packed weights of shape {tuple(packed.shape)[:4]} do not hold "
+                         f"{taps} taps of weights of shape {tuple(weight.shape)[:3]} "
+                         f"in blocks of {CYCONV_CONV_BLOCK}")
+    check_taps(tap_index, weight.shape[2])
+    with nogil:
+        for item in prange(groups * blocks, num_threads=num_threads, schedule='static'):
+            group = item // blocks
+            block = item % blocks
+            used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
+            for t in range(taps):
+                index = tap_index[t]
+                for r in range(CYCONV_CONV_BLOCK):
+                    packed[group, block, t, r] = (
+                        weight[group, block * CYCONV_CONV_BLOCK + r, index] if r < used else 0)
+
+
 def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] packed,
                   const Py_ssize_t[::1] tap_index, const floating_t[::1] bias,
                   floating_t[:, :, :, ::1] out, tuple kernel, tuple phases, tuple padding,
@@ -818,10 +859,9 @@ def tiled_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::
             raise ValueError(f"taps_per_pass must be positive, got {taps_per_pass}")
         if tap_index.shape[0] != taps:
             raise ValueError(f"tap_index has {tap_index.shape[0]} taps, packed {taps}")
+        check_taps(tap_index, in_per_group * kernel_taps)
         for t in range(taps):
             index = tap_index[t]
-            if not 0 <= index < in_per_group * kernel_taps:
-                raise ValueError(f"tap_index[{t}] = {index} is not a tap of the kernel")
             offsets[t] = (index // kernel_taps * plane_len
                           + index % kernel_taps // geo.kernel_w * geo.dil_h * ld
                           + index % geo.kernel_w * geo.dil_w)
@@ -978,28 +1018,42 @@ cdef int winograd_size(Py_ssize_t values) except -1:
     raise ValueError(f"packed Winograd weights hold 16 or 36 values per kernel, not {values}")
 
 
-cdef inline void kernel_transform(int size, double top, double middle, double bottom,
-                                  double *out, Py_ssize_t step) noexcept nogil:
-    """G (size + 2 by 3, winograd.h) times (top, middle, bottom): element i
-    goes to ``out[i * step]``."""
+cdef inline void kernel_transform(int size, const double *top, const double *middle,
+                                  const double *bottom, double *out,
+                                  Py_ssize_t step) noexcept nogil:
+    """G (size + 2 by 3, winograd.h) times (top, middle, bottom) for the
+    CONV_BLOCK kernels of a block, element r of each being kernel r's:
+    element i of kernel r goes to ``out[i * step + r]``.  (The loops over
+    the block vectorise.)"""
+    cdef Py_ssize_t r
     cdef double outer, even, half
     if size == 2:
-        out[0] = top
-        out[step] = (top + middle + bottom) / 2
-        out[2 * step] = (top - middle + bottom) / 2
-        out[3 * step] = bottom
+        for r in range(CYCONV_CONV_BLOCK):
+            out[r] = top[r]
+            out[step + r] = (top[r] + middle[r] + bottom[r]) / 2
+            out[2 * step + r] = (top[r] - middle[r] + bottom[r]) / 2
+            out[3 * step + r] = bottom[r]
     else:
-        # By the reciprocal of 6, not dividing: divisions took most of the
-        # time of transforming a layer's weights, for a last-bit difference.
-        outer = top + bottom
-        even = top / 4 + bottom
-        half = middle / 2
-        out[0] = top / 4
-        out[step] = -(outer + middle) * (1.0 / 6)
-        out[2 * step] = -(outer - middle) * (1.0 / 6)
-        out[3 * step] = (even + half) * (1.0 / 6)
-        out[4 * step] = (even - half) * (1.0 / 6)
-        out[5 * step] = bottom
+        for r in range(CYCONV_CONV_BLOCK):
+            # By the reciprocal of 6, not dividing: divisions took most of
+            # the time of the transform, for a last-bit difference.
+            outer = top[r] + bottom[r]
+            even = top[r] / 4 + bottom[r]
+            half = middle[r] / 2
+            out[r] = top[r] / 4
+            out[step + r] = -(outer + middle[r]) * (1.0 / 6)
+            out[2 * step + r] = -(outer - middle[r]) * (1.0 / 6)
+            out[3 * step + r] = (even + half) * (1.0 / 6)
+            out[4 * step + r] = (even - half) * (1.0 / 6)
+            out[5 * step + r] = bottom[r]
+
+
+# Input channels winograd_weight transforms at a time: their values fill
+# (size + 2)**2 buffers of a few cache lines, one per value, each copied out
+# whole (writing every value of one channel straight into its matrix puts
+# 16 or 36 stores a matrix apart, in one cache set, and ran 4x slower).
+cdef enum:
+    WEIGHT_CHUNK_CHANNELS = 16
 
 
 def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] packed,
@@ -1011,51 +1065,72 @@ def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, :
     square, see winograd.h) for output channel ``b * CONV_BLOCK + r`` of
     group ``g`` and its input channel ``c`` (zero past the group's last
     channel), computed in double and rounded once.  A work item is one
-    (group, block): its values are gathered in a per-thread buffer, then
-    written in ``packed``'s order.
+    (group, block), done ``WEIGHT_CHUNK_CHANNELS`` input channels at a
+    time: their kernels are gathered into a per-thread buffer, transformed
+    CONV_BLOCK at a time into a per-thread buffer per value, and each such
+    buffer is copied into its value's matrix.
     """
     cdef Py_ssize_t out_channels = weight.shape[0], in_per_group = weight.shape[1]
     cdef Py_ssize_t blocks = packed.shape[1], values = packed.shape[0] // groups
     cdef int size = winograd_size(values)
-    cdef Py_ssize_t side = size + 2
+    cdef Py_ssize_t side = size + 2, block_len = CYCONV_CONV_BLOCK
     cdef Py_ssize_t out_per_group = out_channels // groups
-    cdef Py_ssize_t matrix_len = in_per_group * CYCONV_CONV_BLOCK
-    # values[xi * matrix_step + c * CONV_BLOCK + r]; the extra block keeps the
-    # matrices (written together) out of one cache set.
-    cdef Py_ssize_t matrix_step = matrix_len + CYCONV_CONV_BLOCK
-    # Per thread: the values, then G w (side x 3; prange would share a C array).
-    cdef Py_ssize_t thread_len = values * matrix_step + 3 * side
-    cdef Py_ssize_t item, group, block, used, co, c, r, i, j, xi, index
-    cdef double *matrices
+    # A value's buffer holds a chunk of channels: an odd number of cache
+    # lines apart, the buffers fall in different sets.
+    cdef Py_ssize_t chunk_len = WEIGHT_CHUNK_CHANNELS * block_len
+    cdef Py_ssize_t value_step = odd_lines(chunk_len, 8, 8)
+    # Per thread: a chunk's kernels ([c][tap][r]), G w of one channel's
+    # ([side][3][r]), G w G^T of the chunk's ([value][c][r]).
+    cdef Py_ssize_t thread_len = ((9 * WEIGHT_CHUNK_CHANNELS + 3 * side) * block_len
+                                  + values * value_step)
+    cdef Py_ssize_t item, group, block, used, chunk, c0, c, count, r, i, j, xi, index
+    cdef const floating_t *src
+    cdef double *kernels
     cdef double *rows
+    cdef double *transformed
+    cdef floating_t *dst
     cdef double *buffers = <double *> malloc(num_threads * thread_len * sizeof(double))
     if buffers == NULL:
         raise MemoryError("cannot allocate the transformed weights")
     try:
         with nogil, parallel(num_threads=num_threads):
-            matrices = buffers + omp_get_thread_num() * thread_len
-            rows = matrices + values * matrix_step
+            kernels = buffers + omp_get_thread_num() * thread_len
+            rows = kernels + 9 * WEIGHT_CHUNK_CHANNELS * block_len
+            transformed = rows + 3 * side * block_len
             for item in prange(groups * blocks, schedule='static'):
                 group, block = item // blocks, item % blocks
                 used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
-                if used < CYCONV_CONV_BLOCK:
-                    memset(matrices, 0, values * matrix_step * sizeof(double))
-                for c in range(in_per_group):
+                for chunk in range((in_per_group + WEIGHT_CHUNK_CHANNELS - 1)
+                                   // WEIGHT_CHUNK_CHANNELS):
+                    c0 = chunk * WEIGHT_CHUNK_CHANNELS
+                    count = min(WEIGHT_CHUNK_CHANNELS, in_per_group - c0)
+                    if used < CYCONV_CONV_BLOCK:
+                        # A partial block's missing kernels are zeros.
+                        memset(kernels, 0, count * 9 * block_len * sizeof(double))
                     for r in range(used):
-                        co = group * out_per_group + block * CYCONV_CONV_BLOCK + r
+                        # The chunk's kernels of an output channel lie in a row.
+                        src = &weight[group * out_per_group + block * CYCONV_CONV_BLOCK + r,
+                                      c0, 0, 0]
+                        for index in range(count * 9):
+                            kernels[index * block_len + r] = src[index]
+                    for c in range(count):
                         for j in range(3):
-                            # G w: the kernel's rows combined.
-                            kernel_transform(size, weight[co, c, 0, j], weight[co, c, 1, j],
-                                             weight[co, c, 2, j], rows + j, 3)
+                            # G w: the kernels' rows combined.
+                            kernel_transform(size, kernels + (9 * c + j) * block_len,
+                                             kernels + (9 * c + 3 + j) * block_len,
+                                             kernels + (9 * c + 6 + j) * block_len,
+                                             rows + j * block_len, 3 * block_len)
                         for i in range(side):
                             # (G w) G^T: then its columns.
-                            kernel_transform(size, rows[3 * i], rows[3 * i + 1], rows[3 * i + 2],
-                                             matrices + side * i * matrix_step
-                                             + c * CYCONV_CONV_BLOCK + r, matrix_step)
-                for xi in range(values):
-                    for index in range(matrix_len):
-                        (&packed[group * values + xi, block, 0, 0])[index] = \
-                            <floating_t>matrices[xi * matrix_step + index]
+                            kernel_transform(size, rows + 3 * i * block_len,
+                                             rows + (3 * i + 1) * block_len,
+                                             rows + (3 * i + 2) * block_len,
+                                             transformed + side * i * value_step + c * block_len,
+                                             value_step)
+                    for xi in range(values):
+                        dst = &packed[group * values + xi, block, c0, 0]
+                        for index in range(count * block_len):
+                            dst[index] = <floating_t>transformed[xi * value_step + index]
     finally:
         free(buffers)
 
