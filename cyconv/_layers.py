@@ -82,6 +82,11 @@ WINOGRAD_MAX_WORK = 0.75
 # Kernel tiles of pixels a Winograd item needs at least (measured on 7x7 and
 # 14x14 layers of 256-512 channels: one tile ran slower than the tiled kernel).
 WINOGRAD_MIN_TILES = 2
+# Work items a Winograd call needs at least: its items are images by rows of
+# tiles, the tiled kernel's split output channels too (2 threads, 14x14 and
+# 28x28 layers of 128-256 channels: 1 or 2 items ran at 0.55-0.85x the tiled
+# kernel's speed, 3 or 4 at 1.1-1.2x).
+WINOGRAD_MIN_ITEMS = 3
 # Strided layers split into stride-1 phases for the tiled kernel when the
 # phase kernels, padded to one size, have at most PHASE_MAX_WASTE times the
 # layer's taps (7x7 stride 2: 64/49), or PHASE_SMALL_MAX_WASTE times in
@@ -336,7 +341,8 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
 
     An item's buffers stay within ``WINOGRAD_ITEM_BYTES`` (up to four times
     that to fill the kernel's whole tiles of pixels), and a call has at
-    least ``MIN_WORK_ITEMS`` items.
+    least ``MIN_WORK_ITEMS`` items where its tiles allow, and
+    ``WINOGRAD_MIN_ITEMS`` or the layer is not Winograd's.
     """
     if (kernel != (3, 3) or dilation != (1, 1)
             or min(in_per_group, out_per_group) < WINOGRAD_MIN_CHANNELS):
@@ -362,6 +368,7 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
     while rows < tiles_h and short(rows) and (rows + 1) * row_bytes <= 4 * WINOGRAD_ITEM_BYTES:
         rows += 1
     if (slots(rows) < WINOGRAD_MIN_TILES * tile
+            or batch * -(-tiles_h // rows) < WINOGRAD_MIN_ITEMS
             or (size + 2) ** 2 * slots(rows)
             > WINOGRAD_MAX_WORK * 9 * min(size * rows, out_h) * out_w):
         return None

@@ -328,6 +328,7 @@ def always_winograd(monkeypatch):
     they stay direct, the padded work items wasting what Winograd saves)."""
     monkeypatch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
     monkeypatch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
+    monkeypatch.setattr(_layers, "WINOGRAD_MIN_ITEMS", 0)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", WINOGRAD_CASES)
