@@ -516,6 +516,19 @@ def test_weight_packing_refuses_taps_outside_the_kernel_and_wrong_shapes():
                                          1)
 
 
+def test_winograd_weight_transform_refuses_packed_weights_of_another_shape():
+    block = _layers._kernels.CONV_BLOCK
+    weight = np.zeros((block + 1, 3, 3, 3))
+    for packed_shape, groups in (((16, 2, 3, block), 0), ((16, 2, 3, block), 3),
+                                 ((16, 1, 3, block), 1), ((16, 2, 2, block), 1),
+                                 ((16, 2, 3, block + 1), 1)):
+        with pytest.raises(ValueError, match="groups|packed"):
+            _layers._kernels.winograd_weight(weight, np.zeros(packed_shape), groups, 1)
+    with pytest.raises(ValueError, match="packed"):
+        _layers._kernels.winograd_weight(np.zeros((block, 3, 5, 5)),
+                                         np.zeros((16, 1, 3, block)), 1, 1)
+
+
 def test_winograd_kernels_refuse_weights_of_no_tile_size():
     """The tile size comes from the packed weights' values per kernel: 16 or 36."""
     block = _layers._kernels.CONV_BLOCK
