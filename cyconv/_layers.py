@@ -277,11 +277,11 @@ def _phase_weight(conv, weight, phase_kernel):
 
     def spread(kernels):
         out_channels = kernels.shape[0]
-        spread = np.zeros((out_channels, in_per_group, stride_h * kernel_h, stride_w * kernel_w),
+        padded = np.zeros((out_channels, in_per_group, stride_h * kernel_h, stride_w * kernel_w),
                           kernels.dtype)
-        spread[:, :, :conv.kernel[0], :conv.kernel[1]] = kernels
-        spread = spread.reshape(out_channels, in_per_group, kernel_h, stride_h, kernel_w, stride_w)
-        return spread.transpose(0, 3, 5, 1, 2, 4).reshape(
+        padded[:, :, :conv.kernel[0], :conv.kernel[1]] = kernels
+        padded = padded.reshape(out_channels, in_per_group, kernel_h, stride_h, kernel_w, stride_w)
+        return padded.transpose(0, 3, 5, 1, 2, 4).reshape(
             out_channels, stride_h * stride_w * in_per_group, kernel_h, kernel_w)
 
     taps = np.flatnonzero(spread(np.ones((1,) + weight.shape[1:], bool)))

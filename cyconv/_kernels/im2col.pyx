@@ -1109,13 +1109,13 @@ def winograd_weight(const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, :
             for item in prange(groups * blocks, schedule='static'):
                 group, block = item // blocks, item % blocks
                 used = min(CYCONV_CONV_BLOCK, out_per_group - block * CYCONV_CONV_BLOCK)
+                if used < CYCONV_CONV_BLOCK:
+                    # A partial block's missing kernels are zeros (never written below).
+                    memset(kernels, 0, 9 * WEIGHT_CHUNK_CHANNELS * block_len * sizeof(double))
                 for chunk in range((in_per_group + WEIGHT_CHUNK_CHANNELS - 1)
                                    // WEIGHT_CHUNK_CHANNELS):
                     c0 = chunk * WEIGHT_CHUNK_CHANNELS
                     count = min(WEIGHT_CHUNK_CHANNELS, in_per_group - c0)
-                    if used < CYCONV_CONV_BLOCK:
-                        # A partial block's missing kernels are zeros.
-                        memset(kernels, 0, count * 9 * block_len * sizeof(double))
                     for r in range(used):
                         # The chunk's kernels of an output channel lie in a row.
                         src = &weight[group * out_per_group + block * CYCONV_CONV_BLOCK + r,
