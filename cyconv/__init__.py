@@ -1,6 +1,7 @@
 """cyconv: fast, trustworthy 2-D convolution for NumPy.
 
-A drop-in for ``scipy.signal.correlate2d`` / ``convolve2d`` built on
+A drop-in for ``scipy.signal.correlate2d`` / ``convolve2d`` and for
+``scipy.ndimage``'s linear filters (``cyconv.ndimage``), built on
 multithreaded Cython kernels, plus the NCHW convolution and pooling layers of
 a deep-learning textbook with PyTorch's semantics.
 """
@@ -9,7 +10,7 @@ from cyconv._correlate import convolve2d, correlate2d
 from cyconv._layers import col2im, conv2d, conv2d_backward, im2col
 from cyconv._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from cyconv._version import __version__
-from cyconv import nn
+from cyconv import ndimage, nn
 
 __all__ = [
     "__version__",
@@ -23,6 +24,7 @@ __all__ = [
     "im2col",
     "max_pool2d",
     "max_pool2d_backward",
+    "ndimage",
     "nn",
     "show_config",
 ]

@@ -66,8 +66,9 @@ def _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads):
     twin = _UNSIGNED_TWIN.get(image.dtype, image.dtype)
     fill_value = np.asarray(fill, dtype=image.dtype).reshape(1)
     _KERNELS[twin](
-        np.ascontiguousarray(image).view(twin), np.ascontiguousarray(kernel).view(twin),
-        out.view(twin), offsets[0], offsets[1], boundary, fill_value.view(twin), threads,
+        np.ascontiguousarray(image).view(twin)[None], np.ascontiguousarray(kernel).view(twin)[None],
+        out.view(twin)[None], image.shape, out_shape, kernel.shape, offsets, (boundary, boundary),
+        fill_value.view(twin), threads,
     )
     return out
 

@@ -1,7 +1,10 @@
-"""Direct 2-D correlation kernels (the scipy.signal-compatible family).
+"""Direct correlation kernels: scipy.signal's 2-D family and scipy.ndimage's N-D one.
 
 Everything here computes; arguments are checked and normalised by
-``cyconv/_correlate.py`` before they arrive.  The output is computed in blocks
+``cyconv/_correlate.py`` and ``cyconv/ndimage.py`` before they arrive.  An
+N-D correlation is a sum of 2-D ones: the last two axes are planes, and each
+output plane adds up the 2-D correlations of the input planes that the
+kernel's leading axes reach, one kernel plane each.  The output is computed in blocks
 of rows.  Where a block's input rows lie inside the image, its interior columns
 are correlated in place; everything else (border rows, border columns) goes
 through a private padded tile of rows extended by the boundary rule.  Either
@@ -20,6 +23,7 @@ from cyconv._kernels.correlate_tile cimport (
     cyconv_valid_corr_f64,
 )
 from cyconv._kernels.fused cimport correlate_t
+from cyconv._kernels.boundary cimport FILL, MIRROR, source_index
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
 import numpy as np
@@ -33,34 +37,11 @@ cdef extern from "numpy/arrayobject.h":
 SIMD_LEVEL = CYCONV_SIMD_LEVEL.decode()
 BUILD_FLAGS = CYCONV_BUILD_FLAGS.decode()
 
-# Boundary codes shared with cyconv/_correlate.py.
-cdef enum:
-    FILL = 0
-    SYMM = 1
-    WRAP = 2
-
 # Bytes of padded tile per thread: large enough that the copy is amortised over
 # all kernel rows, small enough to stay in the L2 cache.
 cdef Py_ssize_t TILE_BYTES = 256 * 1024
 # Above this many bytes a tile is split along the kernel rows instead.
 cdef Py_ssize_t TILE_LIMIT_BYTES = 32 * 1024 * 1024
-
-
-cdef inline Py_ssize_t source_index(Py_ssize_t i, Py_ssize_t size, int boundary) noexcept nogil:
-    """Input index read at extended position ``i``, or -1 for the fill value."""
-    cdef Py_ssize_t period
-    if 0 <= i < size:
-        return i
-    if boundary == WRAP:
-        i = i % size
-        return i + size if i < 0 else i
-    if boundary == SYMM:
-        period = 2 * size
-        i = i % period
-        if i < 0:
-            i += period
-        return period - 1 - i if i >= size else i
-    return -1
 
 
 cdef void valid_correlate(const correlate_t *src, Py_ssize_t ld_src,
@@ -144,12 +125,12 @@ cdef void correlate_block(const correlate_t *image, Py_ssize_t image_w,
                           Py_ssize_t row0, Py_ssize_t rows, Py_ssize_t chunk_h,
                           const Py_ssize_t *row_src, const Py_ssize_t *col_src,
                           Py_ssize_t mid_lo, Py_ssize_t mid_hi,
-                          correlate_t fill, correlate_t *tile) noexcept nogil:
+                          correlate_t fill, correlate_t *tile, bint add) noexcept nogil:
     """Output rows [row0, row0 + rows), kernel rows taken ``chunk_h`` at a time.
 
     Where a block's input rows are a contiguous run of the image, the interior
     columns read the image in place and only the border columns go through a
-    padded tile.
+    padded tile.  With ``add`` the block is added to what ``out`` holds.
     """
     cdef Py_ssize_t j0 = 0, chunk, first, interior_lo, interior_hi
     cdef correlate_t *out_rows = out + row0 * out_w
@@ -162,7 +143,7 @@ cdef void correlate_block(const correlate_t *image, Py_ssize_t image_w,
         chunk = min(chunk_h, kernel_h - j0)
         first = row0 + j0
         chunk_kernel = kernel + j0 * kernel_w
-        accumulate = j0 > 0
+        accumulate = add or j0 > 0
         if interior_hi > interior_lo and row_src[first] >= 0 and \
                 row_src[first + rows + chunk - 2] == row_src[first] + rows + chunk - 2:
             valid_correlate(image + row_src[first] * image_w + col_src[interior_lo], image_w,
@@ -181,53 +162,162 @@ cdef void correlate_block(const correlate_t *image, Py_ssize_t image_w,
         j0 += chunk
 
 
-def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
-              correlate_t[:, ::1] out, Py_ssize_t row_offset, Py_ssize_t col_offset,
-              int boundary, const correlate_t[::1] fill_value, int num_threads):
-    """out[m, n] = sum_jk ext(image)[m + row_offset + j, n + col_offset + k] * kernel[j, k].
+cdef Py_ssize_t source_plane(Py_ssize_t plane, Py_ssize_t kernel_plane, Py_ssize_t n_lead,
+                             const Py_ssize_t *shape, const Py_ssize_t *out_shape,
+                             const Py_ssize_t *kernel_shape, const Py_ssize_t *lead_src,
+                             const Py_ssize_t *lead_start) noexcept nogil:
+    """Input plane that kernel plane ``kernel_plane`` of output plane ``plane`` reads, -1 for fill."""
+    cdef Py_ssize_t a, index, source = 0, stride = 1
+    for a in range(n_lead - 1, -1, -1):
+        index = lead_src[lead_start[a] + plane % out_shape[a] + kernel_plane % kernel_shape[a]]
+        if index < 0:
+            return -1
+        source += index * stride
+        stride *= shape[a]
+        plane //= out_shape[a]
+        kernel_plane //= kernel_shape[a]
+    return source
 
-    ``ext`` extends ``image`` by ``boundary`` (0 fill, 1 symm, 2 wrap) with
-    ``fill_value[0]``.  The caller guarantees a non-empty image unless the
-    boundary is fill.
+
+cdef void correlate_item(const correlate_t *image, const correlate_t *kernel, correlate_t *out,
+                         Py_ssize_t item, Py_ssize_t n_blocks, Py_ssize_t block_rows,
+                         Py_ssize_t chunk_h, Py_ssize_t n_lead, const Py_ssize_t *dims,
+                         const Py_ssize_t *lead_src, const Py_ssize_t *lead_start,
+                         const Py_ssize_t *row_src, const Py_ssize_t *fill_rows,
+                         const Py_ssize_t *col_src, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
+                         correlate_t fill, correlate_t *tile) noexcept nogil:
+    """One work item: a block of rows of one output plane, summed over the kernel planes.
+
+    ``dims`` holds the input, output and kernel shapes, ``n_lead + 2`` each.
     """
-    cdef correlate_t fill = fill_value[0]
-    cdef Py_ssize_t image_h = image.shape[0], image_w = image.shape[1]
-    cdef Py_ssize_t kernel_h = kernel.shape[0], kernel_w = kernel.shape[1]
-    cdef Py_ssize_t out_h = out.shape[0], out_w = out.shape[1]
-    cdef Py_ssize_t ext_h, ext_w, i, block_rows, chunk_h, n_blocks, block, row0
+    cdef const Py_ssize_t *shape = dims
+    cdef const Py_ssize_t *out_shape = dims + n_lead + 2
+    cdef const Py_ssize_t *kernel_shape = dims + 2 * (n_lead + 2)
+    cdef Py_ssize_t image_h = shape[n_lead], image_w = shape[n_lead + 1]
+    cdef Py_ssize_t out_h = out_shape[n_lead], out_w = out_shape[n_lead + 1]
+    cdef Py_ssize_t kernel_h = kernel_shape[n_lead], kernel_w = kernel_shape[n_lead + 1]
+    cdef Py_ssize_t plane = item // n_blocks, row0 = (item % n_blocks) * block_rows
+    cdef Py_ssize_t kernel_planes = 1, q, source, a
+    for a in range(n_lead):
+        kernel_planes *= kernel_shape[a]
+    for q in range(kernel_planes):
+        source = source_plane(plane, q, n_lead, shape, out_shape, kernel_shape,
+                              lead_src, lead_start)
+        correlate_block(image + source * image_h * image_w if source >= 0 else image, image_w,
+                        kernel + q * kernel_h * kernel_w, kernel_h, kernel_w,
+                        out + plane * out_h * out_w, out_w, row0,
+                        min(block_rows, out_h - row0), chunk_h,
+                        row_src if source >= 0 else fill_rows, col_src, mid_lo, mid_hi,
+                        fill, tile, q > 0)
+
+
+def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] kernel,
+              correlate_t[:, :, ::1] out, shape, out_shape, kernel_shape, offsets, boundaries,
+              const correlate_t[::1] fill_value, int num_threads):
+    """out = the correlation of the extended image with kernel, N-D, plane by plane.
+
+    ``shape``, ``out_shape`` and ``kernel_shape`` are the N-D shapes (at least
+    2-D) whose leading axes are flattened into the first axis of ``image``,
+    ``out`` and ``kernel``.  Along every axis ``a``, output position ``i``
+    reads extended position ``i + offsets[a] + k`` for kernel index ``k``; the
+    input is extended by ``boundaries[a]`` (FILL, SYMM, WRAP, NEAREST, MIRROR)
+    with ``fill_value[0]``.  Every shape is checked against the views here,
+    before any unchecked loop.
+    """
+    cdef Py_ssize_t ndim = len(shape), n_lead = ndim - 2, a, i, total
+    cdef Py_ssize_t planes = 1, out_planes = 1, kernel_planes = 1
+    cdef Py_ssize_t image_h, image_w, kernel_h, kernel_w, out_h, out_w
+    cdef Py_ssize_t ext_h, ext_w, map_len = 0, e, block_rows, chunk_h, n_blocks, n_items, item
     cdef Py_ssize_t mid_lo, mid_hi, tile_len, row_bytes
+    cdef correlate_t fill
     cdef correlate_t *tiles = NULL
     cdef correlate_t *tile
+    cdef Py_ssize_t *memory = NULL
+    cdef Py_ssize_t *dims
+    cdef Py_ssize_t *lead_start
+    cdef Py_ssize_t *lead_src
     cdef Py_ssize_t *row_src
+    cdef Py_ssize_t *fill_rows
     cdef Py_ssize_t *col_src
-    if out_h == 0 or out_w == 0:
+    if ndim < 2 or not (len(out_shape) == len(kernel_shape) == len(offsets)
+                        == len(boundaries) == ndim):
+        raise ValueError("shape, out_shape, kernel_shape, offsets and boundaries must have "
+                         "one entry per axis, at least two")
+    if fill_value.shape[0] < 1:
+        raise ValueError("fill_value must hold one value")
+    for a in range(n_lead):
+        planes *= shape[a]
+        out_planes *= out_shape[a]
+        kernel_planes *= kernel_shape[a]
+        if shape[a] < 0 or out_shape[a] < 0 or kernel_shape[a] < 0:
+            raise ValueError("shapes must not be negative")
+    if (image.shape[0] != planes or image.shape[1] != shape[n_lead]
+            or image.shape[2] != shape[n_lead + 1]
+            or out.shape[0] != out_planes or out.shape[1] != out_shape[n_lead]
+            or out.shape[2] != out_shape[n_lead + 1]
+            or kernel.shape[0] != kernel_planes or kernel.shape[1] != kernel_shape[n_lead]
+            or kernel.shape[2] != kernel_shape[n_lead + 1]):
+        raise ValueError("image, out and kernel do not have the shapes given")
+    for a in range(n_lead, ndim):
+        if out_shape[a] < 0 or kernel_shape[a] < 0:
+            raise ValueError("shapes must not be negative")
+    for a in range(ndim):
+        if not 0 <= boundaries[a] <= MIRROR:
+            raise ValueError(f"unknown boundary code {boundaries[a]}")
+    if out.shape[0] * out.shape[1] * out.shape[2] == 0:
         return
-    if kernel_h == 0 or kernel_w == 0:
-        out[:, :] = 0
+    if kernel.shape[0] * kernel.shape[1] * kernel.shape[2] == 0:
+        out[:, :, :] = 0
         return
+    for a in range(ndim):
+        if shape[a] == 0 and boundaries[a] != FILL:
+            raise ValueError("an empty axis can only be extended by the fill value")
+        map_len += out_shape[a] + kernel_shape[a] - 1
+    fill = fill_value[0]
+    image_h, image_w = image.shape[1], image.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    kernel_h, kernel_w = kernel.shape[1], kernel.shape[2]
     ext_h = out_h + kernel_h - 1
     ext_w = out_w + kernel_w - 1
-    row_src = <Py_ssize_t *> malloc((ext_h + ext_w) * sizeof(Py_ssize_t))
-    if row_src == NULL:
+    # One block: the shapes, each lead axis's start in the maps, the maps of
+    # every axis (the last two are row_src and col_src), a row map of fill.
+    total = 3 * ndim + n_lead + map_len + ext_h
+    memory = <Py_ssize_t *> malloc(total * sizeof(Py_ssize_t))
+    if memory == NULL:
         raise MemoryError("cannot allocate the correlation index maps")
-    col_src = row_src + ext_h
+    dims = memory
+    lead_start = dims + 3 * ndim
+    lead_src = lead_start + n_lead
+    for a in range(ndim):
+        dims[a] = shape[a]
+        dims[ndim + a] = out_shape[a]
+        dims[2 * ndim + a] = kernel_shape[a]
+    i = 0
+    for a in range(ndim):
+        if a < n_lead:
+            lead_start[a] = i
+        for e in range(out_shape[a] + kernel_shape[a] - 1):
+            lead_src[i] = source_index(e + offsets[a], shape[a], boundaries[a])
+            i += 1
+    row_src = lead_src + (i - ext_w - ext_h)
+    col_src = lead_src + (i - ext_w)
+    fill_rows = lead_src + i
     for i in range(ext_h):
-        row_src[i] = source_index(i + row_offset, image_h, boundary)
-    for i in range(ext_w):
-        col_src[i] = source_index(i + col_offset, image_w, boundary)
+        fill_rows[i] = -1
     # Columns [mid_lo, mid_hi) of every extended row are a plain copy.
-    mid_lo = min(max(-col_offset, 0), ext_w)
-    mid_hi = max(min(image_w - col_offset, ext_w), mid_lo)
+    mid_lo = min(max(-offsets[ndim - 1], 0), ext_w)
+    mid_hi = max(min(image_w - offsets[ndim - 1], ext_w), mid_lo)
 
     row_bytes = ext_w * sizeof(correlate_t)
     block_rows = max(TILE_BYTES // row_bytes - kernel_h + 1, 8)
     block_rows = min(block_rows - block_rows % 4, out_h)
     n_blocks = (out_h + block_rows - 1) // block_rows
+    n_items = out_planes * n_blocks
     if (block_rows + kernel_h - 1) * row_bytes <= TILE_LIMIT_BYTES:
         chunk_h = kernel_h
     else:
         chunk_h = max(TILE_LIMIT_BYTES // row_bytes - block_rows + 1, 1)
-    num_threads = max(1, min(num_threads, n_blocks))
+    num_threads = max(1, min(num_threads, n_items))
     tile_len = (block_rows + chunk_h - 1) * ext_w
     try:
         tiles = <correlate_t *> malloc(num_threads * tile_len * sizeof(correlate_t))
@@ -237,27 +327,23 @@ def correlate(const correlate_t[:, ::1] image, const correlate_t[:, ::1] kernel,
             # Serial without an OpenMP region: entering even a one-thread team
             # costs a microsecond or two, a quarter of the textbook 3x3 call.
             with nogil:
-                for block in range(n_blocks):
-                    row0 = block * block_rows
-                    correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
-                                    &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
-                                    row0, min(block_rows, out_h - row0), chunk_h,
-                                    row_src, col_src, mid_lo, mid_hi,
-                                    fill, tiles)
+                for item in range(n_items):
+                    correlate_item(&image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
+                                   &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
+                                   chunk_h, n_lead, dims, lead_src, lead_start, row_src,
+                                   fill_rows, col_src, mid_lo, mid_hi, fill, tiles)
         else:
             with nogil, parallel(num_threads=num_threads):
                 tile = tiles + omp_get_thread_num() * tile_len
-                # Dynamic: a thread that starts late (its core busy) takes fewer blocks.
-                for block in prange(n_blocks, schedule='dynamic'):
-                    row0 = block * block_rows
-                    correlate_block(&image[0, 0] if image_h * image_w else NULL, image_w,
-                                    &kernel[0, 0], kernel_h, kernel_w, &out[0, 0], out_w,
-                                    row0, min(block_rows, out_h - row0), chunk_h,
-                                    row_src, col_src, mid_lo, mid_hi,
-                                    fill, tile)
+                # Dynamic: a thread that starts late (its core busy) takes fewer items.
+                for item in prange(n_items, schedule='dynamic'):
+                    correlate_item(&image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
+                                   &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
+                                   chunk_h, n_lead, dims, lead_src, lead_start, row_src,
+                                   fill_rows, col_src, mid_lo, mid_hi, fill, tile)
     finally:
         free(tiles)
-        free(row_src)
+        free(memory)
 
 
 def scipy_operands(in1, in2, fillvalue, bint use_fill):

@@ -1,0 +1,183 @@
+"""1-D passes along one axis in scipy.ndimage's own order of operations (float64).
+
+Integer outputs truncate the float64 sum, so a sum that lands a rounding step
+below an integer gives a different result: these kernels repeat scipy's
+arithmetic exactly (its symmetric and antisymmetric shortcuts, its running sum
+for the uniform filter) so that integer results equal scipy's.  This module
+is built for the baseline instruction set only: with FMA a product and its sum
+would be rounded once, not twice as in scipy.
+
+An array is seen as ``(outer, n, inner)`` with the pass along ``n``.  A work
+item is one outer index and a block of up to ``block`` inner columns, gathered
+with the boundary extension into a private buffer whose rows are contiguous,
+so the loops over the columns vectorise and each column keeps scipy's order.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+
+from cyconv._kernels.boundary cimport FILL, MIRROR, source_index
+from cyconv._kernels.openmp cimport omp_get_thread_num
+
+import numpy as np
+
+# The symmetry codes of scipy's NI_Correlate1D.
+cdef enum:
+    GENERAL = 0
+    SYMMETRIC = 1
+    ANTISYMMETRIC = -1
+
+# Bytes of one item's extended buffer: a few columns of long lines stay in L2.
+cdef Py_ssize_t BUFFER_BYTES = 128 * 1024
+
+
+cdef void gather(const double *src, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t cols,
+                 const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
+                 double *ext) noexcept nogil:
+    """Rows of the extended lines: ext[e, b] = src[ext_src[e], b], or ``fill``."""
+    cdef Py_ssize_t e, b
+    cdef const double *row
+    for e in range(ext_n):
+        if ext_src[e] < 0:
+            for b in range(cols):
+                ext[e * cols + b] = fill
+        else:
+            row = src + ext_src[e] * inner
+            for b in range(cols):
+                ext[e * cols + b] = row[b]
+
+
+cdef void correlate_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols,
+                          const double *weights, Py_ssize_t size, int symmetry,
+                          double *out, Py_ssize_t inner) noexcept nogil:
+    """out[l, b] for l < n, b < cols (row stride ``inner``), in NI_Correlate1D's order."""
+    cdef Py_ssize_t half = size // 2, after = size - half - 1, l, b, j
+    cdef const double *centre
+    cdef double *row
+    cdef double w
+    for l in range(n):
+        row = out + l * inner
+        centre = ext + (l + half) * cols
+        if symmetry == GENERAL:
+            w = weights[half + after]
+            for b in range(cols):
+                row[b] = centre[after * cols + b] * w
+            for j in range(-half, after):
+                w = weights[half + j]
+                for b in range(cols):
+                    row[b] += centre[j * cols + b] * w
+        else:
+            w = weights[half]
+            for b in range(cols):
+                row[b] = centre[b] * w
+            for j in range(-half, 0):
+                w = weights[half + j]
+                if symmetry == SYMMETRIC:
+                    for b in range(cols):
+                        row[b] += (centre[j * cols + b] + centre[-j * cols + b]) * w
+                else:
+                    for b in range(cols):
+                        row[b] += (centre[j * cols + b] - centre[-j * cols + b]) * w
+
+
+cdef void uniform_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols, Py_ssize_t size,
+                        double *out, Py_ssize_t inner, double *total) noexcept nogil:
+    """NI_UniformFilter1D: a running sum (+ entering - leaving), each output divided by size."""
+    cdef Py_ssize_t l, b
+    cdef double divisor = <double> size
+    for b in range(cols):
+        total[b] = 0.0
+    for l in range(size):
+        for b in range(cols):
+            total[b] += ext[l * cols + b]
+    for b in range(cols):
+        out[b] = total[b] / divisor
+    for l in range(1, n):
+        for b in range(cols):
+            total[b] += ext[(l - 1 + size) * cols + b] - ext[(l - 1) * cols + b]
+            out[l * inner + b] = total[b] / divisor
+
+
+def symmetry(const double[::1] weights):
+    """scipy's symmetry test of odd-sized weights: 1, -1 (antisymmetric) or 0."""
+    cdef Py_ssize_t size = weights.shape[0], half = size // 2, i
+    cdef double eps = 2.220446049250313e-16
+    if size % 2 == 0:
+        return GENERAL
+    for i in range(1, half + 1):
+        if abs(weights[half + i] - weights[half - i]) > eps:
+            break
+    else:
+        return SYMMETRIC
+    for i in range(1, half + 1):
+        if abs(weights[half + i] + weights[half - i]) > eps:
+            return GENERAL
+    return ANTISYMMETRIC
+
+
+def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out, const double[::1] weights,
+            Py_ssize_t uniform_size, Py_ssize_t offset, int boundary, double fill,
+            int num_threads):
+    """out = the 1-D pass along axis 1 of ``image`` (outer, n, inner), as scipy computes it.
+
+    Output ``l`` reads extended positions ``l + offset`` to ``l + offset + size - 1``.
+    With ``uniform_size`` > 0 the pass is scipy's uniform filter of that size
+    (``weights`` unused); otherwise it correlates with ``weights``.
+    """
+    cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
+    cdef Py_ssize_t size = uniform_size if uniform_size > 0 else weights.shape[0]
+    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks_per_line, n_items, item, o, b0, cols
+    cdef int sym = GENERAL if uniform_size > 0 else symmetry(weights)
+    cdef Py_ssize_t *ext_src = NULL
+    cdef double *buffers = NULL
+    cdef double *buffer
+    cdef Py_ssize_t buffer_len
+    if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
+        raise ValueError("image and out must have the same shape")
+    if size < 1:
+        raise ValueError("the pass needs at least one weight")
+    if not 0 <= boundary <= MIRROR:
+        raise ValueError(f"unknown boundary code {boundary}")
+    if outer * n * inner == 0:
+        return
+    block = max(1, min(inner, BUFFER_BYTES // (8 * (ext_n + 1))))
+    blocks_per_line = (inner + block - 1) // block
+    n_items = outer * blocks_per_line
+    num_threads = max(1, min(num_threads, n_items))
+    buffer_len = (ext_n + 1) * block
+    try:
+        ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
+        buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
+        if ext_src == NULL or buffers == NULL:
+            raise MemoryError("cannot allocate the line buffers")
+        for e in range(ext_n):
+            ext_src[e] = source_index(e + offset, n, boundary)
+        with nogil, parallel(num_threads=num_threads):
+            buffer = buffers + omp_get_thread_num() * buffer_len
+            for item in prange(n_items, schedule='dynamic'):
+                o = item // blocks_per_line
+                b0 = (item % blocks_per_line) * block
+                cols = min(block, inner - b0)
+                gather(&image[o, 0, b0], n, inner, cols, ext_src, ext_n, fill, buffer)
+                if uniform_size > 0:
+                    uniform_lines(buffer, n, cols, size, &out[o, 0, b0], inner,
+                                  buffer + ext_n * cols)
+                else:
+                    correlate_lines(buffer, n, cols, &weights[0], size, sym,
+                                    &out[o, 0, b0], inner)
+    finally:
+        free(ext_src)
+        free(buffers)
+
+
+def source_indices(Py_ssize_t start, Py_ssize_t count, Py_ssize_t size, int boundary):
+    """The input index of extended positions ``start`` .. ``start + count - 1`` (-1: fill)."""
+    if not 0 <= boundary <= MIRROR:
+        raise ValueError(f"unknown boundary code {boundary}")
+    if size <= 0 and boundary != FILL:
+        raise ValueError("an empty axis can only be extended by the fill value")
+    indices = np.empty(max(count, 0), dtype=np.intp)
+    cdef Py_ssize_t[::1] view = indices
+    cdef Py_ssize_t i
+    for i in range(view.shape[0]):
+        view[i] = source_index(start + i, size, boundary)
+    return indices
