@@ -1,7 +1,7 @@
 """correlate2d / convolve2d: scipy.signal's rules, cyconv's kernels."""
 import numpy as np
 
-from cyconv import _simd
+from cyconv import _filter_plan, _simd
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, SYMM, WRAP, extend, fft_correlate, prefer_fft
 from cyconv._kernels import memory
@@ -24,6 +24,8 @@ _KERNEL_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
                 np.dtype(np.uint16): "npy_uint16", np.dtype(np.uint32): "npy_uint32",
                 np.dtype(np.uint64): "npy_uint64"}
 _KERNELS = {dtype: _simd.correlate_kernels.correlate[name] for dtype, name in _KERNEL_TYPE.items()}
+# Rank-1 kernels are split into passes for these under method='auto'.
+_SEPARABLE_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _COMPLEX_PLANE = {np.dtype(np.complex64): np.float32, np.dtype(np.complex128): np.float64,
                   np.dtype(np.clongdouble): np.longdouble}
 
@@ -71,6 +73,27 @@ def _direct_real(image, kernel, out_shape, offsets, boundary, fill, threads):
         fill_value.view(twin), threads,
     )
     return out
+
+
+def _direct_passes(image, passes, out_shape, offsets, boundary, fill, threads):
+    """The correlation as 1-D passes of a rank-1 kernel's factors (float32/float64 only).
+
+    Pass ``p`` runs along one axis to that axis's output extent; beyond the
+    edges of a later pass, the earlier passes have turned the fill value into
+    ``fill`` times the sum of their weights.
+    """
+    source = image
+    fill = float(fill)
+    for weights in passes:
+        axis = 0 if weights.shape[0] > 1 else 1
+        shape = list(source.shape)
+        shape[axis] = out_shape[axis]
+        step_offsets = [0, 0]
+        step_offsets[axis] = offsets[axis]
+        source = _direct_real(source, weights.astype(image.dtype), tuple(shape),
+                              tuple(step_offsets), boundary, fill, threads)
+        fill *= float(weights.sum())
+    return source
 
 
 def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):
@@ -225,8 +248,18 @@ def correlate_or_convolve(in1, in2, mode, boundary, fillvalue, method, workers, 
         method == "auto" and not small and prefer_fft(dtype, out_shape, kernel.shape, threads)
         and all_finite(image, kernel, fill if boundary == FILL else 0)
     )
-    compute = fft_correlate if use_fft else _direct
-    out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)
+    plan = None
+    if method == "auto" and not use_fft and not small and dtype in _SEPARABLE_TYPES:
+        plan = _filter_plan.plan_correlate(kernel, out_shape, dtype,
+                                           finite=lambda: all_finite(image, fill))
+    if plan is not None and plan.method == "separable" and all_finite(image, fill):
+        # Passes propagate an inf differently from the dense sum (inf - inf
+        # meets in another order), so they are taken for finite data only.
+        out = _direct_passes(image, [p.weights for p in plan.passes], out_shape, offsets,
+                             boundary, fill, threads)
+    else:
+        compute = fft_correlate if use_fft else _direct
+        out = compute(image, kernel, out_shape, offsets, boundary, fill, threads)
     if swapped and not convolve:
         # scipy reverses here and, for complex input, returns the conjugate of
         # the true correlation; cyconv returns the true one (as scipy.signal.correlate).

@@ -21,14 +21,14 @@ WEIGHT_EPSILON = np.finfo(np.float64).eps
 # factors then differ from the kernel by less than the passes' own rounding.
 RANK1_TOLERANCE_STEPS = 64
 
-# The cost model, in seconds per output element on one core (AVX-512 build,
-# 2048^2 images, measured with benchmarks/bench_ndimage.py's shapes): every
-# pass streams its input and output once (PASS_SECONDS) and does one
-# multiply-add per tap (TAP_SECONDS).  The ratio is what matters: a 3x3
-# kernel runs dense (9 taps in one pass against 6 in two), 5x5 and larger
-# run as passes.
-PASS_SECONDS = {np.dtype(np.float32): 0.55e-9, np.dtype(np.float64): 1.1e-9}
-TAP_SECONDS = {np.dtype(np.float32): 0.08e-9, np.dtype(np.float64): 0.16e-9}
+# The cost model, in seconds per output element on one core: every pass
+# streams its input and output once (PASS_SECONDS) and does one multiply-add
+# per tap (TAP_SECONDS).  Fitted by tools/calibrate_filter_plan.py over 1-D
+# passes of 3-33 taps and dense kernels 3x3-15x15 on 2048^2 images (AMD EPYC,
+# AVX-512 kernels; the fit is within 10-20 % of every point).  With these, 3x3
+# and 5x5 rank-1 kernels run dense and 7x7 and larger as passes.
+PASS_SECONDS = {np.dtype(np.float32): 0.67e-9, np.dtype(np.float64): 1.1e-9}
+TAP_SECONDS = {np.dtype(np.float32): 0.026e-9, np.dtype(np.float64): 0.046e-9}
 
 
 @dataclass(frozen=True)
@@ -105,27 +105,30 @@ def plan_correlate(weights, input_shape, dtype, finite=None):
     """The plan of a correlation of data of ``input_shape`` and ``dtype`` with ``weights``.
 
     ``weights`` has one axis per data axis (size 1 where the filter does not
-    reach) and holds only significant weights (see `significant`).  Passes
-    would propagate a NaN or inf that a zero weight of the dense kernel leaves
-    out (as scipy does), so a kernel with zeros is split only when ``finite``
-    (a callable saying whether the data are all finite) allows it.
+    reach) and holds only significant weights (see `significant`).  The cost
+    model is consulted first, from the shapes alone, so that small kernels
+    are not factored at all.  Passes would propagate a NaN or inf that a zero
+    weight of the dense kernel leaves out (as scipy does), so a kernel with
+    zeros is split only when ``finite`` (a callable saying whether the data
+    are all finite) allows it.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    dense = FilterPlan("dense", (Pass(weights),), "")
-    if weights.ndim == 0 or weights.size == 0:
-        return FilterPlan("dense", dense.passes, "no weights to factor")
-    factors = rank1_factors(weights)
-    if factors is None:
-        return FilterPlan("dense", dense.passes, "the kernel is not rank 1")
+    dense = (Pass(weights),)
+    lengths = [n for n in weights.shape if n > 1]
+    if len(lengths) < 2:
+        return FilterPlan("dense", dense, "the kernel spans at most one axis")
     elements = math.prod(input_shape)
     dense_cost = _cost(dtype, elements, [weights.size])
-    split_cost = _cost(dtype, elements, [len(factor) for _, factor in factors])
+    split_cost = _cost(dtype, elements, lengths)
     if split_cost >= dense_cost:
-        return FilterPlan("dense", dense.passes,
-                          f"rank 1, but {len(factors)} passes cost more than one "
+        return FilterPlan("dense", dense,
+                          f"{len(lengths)} passes would cost more than one "
                           f"({split_cost:.3g} s against {dense_cost:.3g} s)")
+    factors = rank1_factors(weights)
+    if factors is None:
+        return FilterPlan("dense", dense, "the kernel is not rank 1")
     if (weights == 0).any() and not (finite is not None and finite()):
-        return FilterPlan("dense", dense.passes,
+        return FilterPlan("dense", dense,
                           "rank 1, but zero weights must leave out the NaN and inf they meet")
     passes = []
     for axis, factor in factors:

@@ -304,24 +304,28 @@ def _run_exact(source, steps, output, threads):
 
 
 def _fast_passes(steps, source, dtype):
-    """The steps as (weights, step, fill) passes of the tiled kernels.
+    """The steps as (weights, offsets, modes, fill) passes of the tiled kernels.
 
     A dense step with a rank-1 kernel may split into one pass per axis (its
-    plan).  Beyond the edges of a later pass the earlier ones have turned
-    the constant ``fill`` into ``fill`` times the sum of their weights.
+    plan); each keeps the step's offset along its own axis only.  Beyond the
+    edges of a later pass the earlier ones have turned the constant ``fill``
+    into ``fill`` times the sum of their weights.
     """
     passes = []
     for step in steps:
         if step.kind == "uniform":
-            passes.append((np.full(step.weights.shape, 1.0 / step.size), step, step.fill))
+            passes.append((np.full(step.weights.shape, 1.0 / step.size), step.offsets,
+                           step.modes, step.fill))
         elif step.kind == "line":
-            passes.append((step.weights, step, step.fill))
+            passes.append((step.weights, step.offsets, step.modes, step.fill))
         else:
             plan = _filter_plan.plan_correlate(step.weights, source.shape, dtype,
                                                finite=lambda: all_finite(source))
             fill = step.fill
             for part in plan.passes:
-                passes.append((part.weights, step, fill))
+                offsets = tuple(offset if n > 1 else 0
+                                for offset, n in zip(step.offsets, part.weights.shape))
+                passes.append((part.weights, offsets, step.modes, fill))
                 fill *= float(part.weights.sum())
     return passes
 
@@ -347,10 +351,9 @@ def _run_fast(source, steps, output, threads):
     final = output if direct else memory.empty(source.shape, dtype)
     spare = memory.empty(source.shape, dtype) if len(passes) > 1 else None
     kernels = _simd.correlate_kernels
-    for index, (weights, step, fill) in enumerate(passes):
+    for index, (weights, offsets, modes, fill) in enumerate(passes):
         target = final if (len(passes) - 1 - index) % 2 == 0 else spare
-        _correlate_dense(kernels, source, weights, step.offsets, step.modes, fill, target,
-                         threads)
+        _correlate_dense(kernels, source, weights, offsets, modes, fill, target, threads)
         source = target
     if not direct:
         np.copyto(output, final, casting="unsafe")
