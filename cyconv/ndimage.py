@@ -22,8 +22,10 @@ How a call is computed:
   epsilon are left out of an N-D correlation, so a NaN or inf under a zero
   weight does not reach the output.
 """
+import math
 import numbers
 import operator
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -113,26 +115,30 @@ def _normalize_axis(axis, ndim):
 
 
 def _get_output(output, input, complex_output=False):
-    """The output array scipy's ``_get_output`` would give (new ones uninitialised)."""
+    """The output array scipy's ``_get_output`` would give.
+
+    New outputs are uninitialised (every element is written) and come from
+    ``memory.empty``, whose freed blocks are reused: a fresh 32 MiB output
+    costs thousands of page faults, as long as a 3x3 filter of it.
+    """
     shape = input.shape
     if output is None:
-        dtype = input.dtype.name
+        dtype = input.dtype.newbyteorder("=")
         if complex_output:
             dtype = np.promote_types(input.dtype, np.complex64)
-        return np.empty(shape, dtype=dtype)
+        return memory.empty(shape, dtype)
     if isinstance(output, (type, np.dtype)):
         if complex_output and np.dtype(output).kind != "c":
-            import warnings
             warnings.warn("promoting specified output dtype to complex", stacklevel=4)
             output = np.promote_types(output, np.complex64)
-        return np.empty(shape, dtype=output)
+        return memory.empty(shape, np.dtype(output))
     if isinstance(output, str):
         dtype = np.dtype(output)
         if complex_output and dtype.kind != "c":
             raise RuntimeError("output must have complex dtype")
         if not issubclass(dtype.type, np.number):
             raise RuntimeError("output must have numeric dtype")
-        return np.empty(shape, dtype=dtype)
+        return memory.empty(shape, dtype)
     output = np.asarray(output)
     if output.shape != shape:
         raise RuntimeError(f"output shape not correct: {output.shape}, expected {shape}")
@@ -278,6 +284,17 @@ def _has_zero_weights(step):
     return step.kind == "dense" and (step.weights == 0).any()
 
 
+def _line_pass(source, step, target, threads):
+    """A 'line' or 'uniform' step in scipy's order, float64 arithmetic (lines.pyx)."""
+    axis = step.axis
+    shape = source.shape
+    view_shape = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+    _lines.pass_1d(source.reshape(view_shape), target.reshape(view_shape),
+                   np.ascontiguousarray(step.weights.reshape(-1)),
+                   step.size if step.kind == "uniform" else 0, step.offsets[axis],
+                   step.modes[axis], step.fill, threads)
+
+
 def _run_exact(source, steps, output, threads):
     """Integer and boolean outputs: float64 in scipy's order, each pass cast into ``output``."""
     target = output.view(np.uint8) if output.dtype == np.bool_ else output
@@ -290,13 +307,7 @@ def _run_exact(source, steps, output, threads):
             _correlate_dense(_baseline_kernels, values, step.weights, step.offsets, step.modes,
                              step.fill, result, threads)
         else:
-            axis = step.axis
-            outer = int(np.prod(values.shape[:axis]))
-            inner = int(np.prod(values.shape[axis + 1:]))
-            view_shape = (outer, values.shape[axis], inner)
-            _lines.pass_1d(values.reshape(view_shape), result.reshape(view_shape),
-                           step.weights.reshape(-1), step.size if step.kind == "uniform" else 0,
-                           step.offsets[axis], step.modes[axis], step.fill, threads)
+            _line_pass(values, step, result, threads)
         # scipy's (type)value cast of C: truncation, and wrapping through int.
         with np.errstate(invalid="ignore", over="ignore"):
             np.copyto(target, result, casting="unsafe")
@@ -304,12 +315,12 @@ def _run_exact(source, steps, output, threads):
 
 
 def _fast_passes(steps, source, dtype):
-    """The steps as (weights, offsets, modes, fill) passes of the tiled kernels.
+    """The steps as ``(weights, offsets, modes, fill)`` passes of the tiled kernels.
 
     A dense step with a rank-1 kernel may split into one pass per axis (its
-    plan); each keeps the step's offset along its own axis only.  Beyond the
-    edges of a later pass the earlier ones have turned the constant ``fill``
-    into ``fill`` times the sum of their weights.
+    plan), each keeping the step's offset along its own axis only.  Beyond
+    the edges of a later pass the earlier ones have turned the constant
+    ``fill`` into ``fill`` times the sum of their weights.
     """
     passes = []
     for step in steps:

@@ -8,9 +8,11 @@ is built for the baseline instruction set only: with FMA a product and its sum
 would be rounded once, not twice as in scipy.
 
 An array is seen as ``(outer, n, inner)`` with the pass along ``n``.  A work
-item is one outer index and a block of up to ``block`` inner columns, gathered
-with the boundary extension into a private buffer whose rows are contiguous,
-so the loops over the columns vectorise and each column keeps scipy's order.
+item is a block of up to ``block`` lines (neighbouring inner columns, or for
+a pass along the last axis neighbouring outer rows), gathered with the
+boundary extension into a private float64 buffer whose rows hold one element
+of every line, so the loops over the lines vectorise and each line keeps
+scipy's order.
 """
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
@@ -26,24 +28,37 @@ cdef enum:
     SYMMETRIC = 1
     ANTISYMMETRIC = -1
 
-# Bytes of one item's extended buffer: a few columns of long lines stay in L2.
-cdef Py_ssize_t BUFFER_BYTES = 128 * 1024
+# Bytes of one item's buffers: as many lines as fit in L2 (a 2048-long line
+# of float64 and its result take 32 KiB), and never more than BUFFER_BYTES.
+cdef Py_ssize_t L2_BYTES = 256 * 1024
+cdef Py_ssize_t BUFFER_BYTES = 16 * 1024 * 1024
+# Lines computed side by side: two AVX-512 vectors of float64.
+cdef Py_ssize_t LINES_PER_ITEM = 16
 
 
-cdef void gather(const double *src, Py_ssize_t n, Py_ssize_t inner, Py_ssize_t cols,
-                 const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
+cdef void gather(const double *src, Py_ssize_t line_stride, Py_ssize_t step,
+                 Py_ssize_t lines, const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
                  double *ext) noexcept nogil:
-    """Rows of the extended lines: ext[e, b] = src[ext_src[e], b], or ``fill``."""
+    """ext[e, b] = src[ext_src[e] * step + b * line_stride], or ``fill`` where ext_src is -1."""
     cdef Py_ssize_t e, b
-    cdef const double *row
+    cdef const double *element
     for e in range(ext_n):
         if ext_src[e] < 0:
-            for b in range(cols):
-                ext[e * cols + b] = fill
+            for b in range(lines):
+                ext[e * lines + b] = fill
         else:
-            row = src + ext_src[e] * inner
-            for b in range(cols):
-                ext[e * cols + b] = row[b]
+            element = src + ext_src[e] * step
+            for b in range(lines):
+                ext[e * lines + b] = element[b * line_stride]
+
+
+cdef void scatter(const double *result, Py_ssize_t n, Py_ssize_t lines, double *out,
+                  Py_ssize_t line_stride, Py_ssize_t step) noexcept nogil:
+    """out[l * step + b * line_stride] = result[l, b]."""
+    cdef Py_ssize_t l, b
+    for l in range(n):
+        for b in range(lines):
+            out[l * step + b * line_stride] = result[l * lines + b]
 
 
 cdef void correlate_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols,
@@ -114,9 +129,9 @@ def symmetry(const double[::1] weights):
     return ANTISYMMETRIC
 
 
-def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out, const double[::1] weights,
-            Py_ssize_t uniform_size, Py_ssize_t offset, int boundary, double fill,
-            int num_threads):
+def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out,
+            const double[::1] weights, Py_ssize_t uniform_size, Py_ssize_t offset,
+            int boundary, double fill, int num_threads):
     """out = the 1-D pass along axis 1 of ``image`` (outer, n, inner), as scipy computes it.
 
     Output ``l`` reads extended positions ``l + offset`` to ``l + offset + size - 1``.
@@ -125,25 +140,35 @@ def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out, const double[:
     """
     cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
     cdef Py_ssize_t size = uniform_size if uniform_size > 0 else weights.shape[0]
-    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks_per_line, n_items, item, o, b0, cols
+    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks, n_items, item, first, lines
+    cdef Py_ssize_t line_stride, count, buffer_len
     cdef int sym = GENERAL if uniform_size > 0 else symmetry(weights)
     cdef Py_ssize_t *ext_src = NULL
     cdef double *buffers = NULL
     cdef double *buffer
-    cdef Py_ssize_t buffer_len
+    cdef const double *source
+    cdef double *target
     if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
         raise ValueError("image and out must have the same shape")
-    if size < 1:
+    if size < 1 or (uniform_size <= 0 and weights.shape[0] < 1):
         raise ValueError("the pass needs at least one weight")
     if not 0 <= boundary <= MIRROR:
         raise ValueError(f"unknown boundary code {boundary}")
     if outer * n * inner == 0:
         return
-    block = max(1, min(inner, BUFFER_BYTES // (8 * (ext_n + 1))))
-    blocks_per_line = (inner + block - 1) // block
-    n_items = outer * blocks_per_line
+    # Lines side by side: neighbouring inner columns when there are enough of
+    # them, else neighbouring outer rows; at least LINES_PER_ITEM unless the
+    # lines are so long that the buffers would pass BUFFER_BYTES.
+    if inner >= LINES_PER_ITEM:
+        count, line_stride = inner, 1
+    else:
+        count, line_stride = outer, n * inner
+    block = max(1, min(count, max(LINES_PER_ITEM, L2_BYTES // (8 * (ext_n + n + 1))),
+                       BUFFER_BYTES // (8 * (ext_n + n + 1))))
+    blocks = (count + block - 1) // block
+    n_items = blocks * (outer if inner >= LINES_PER_ITEM else inner)
     num_threads = max(1, min(num_threads, n_items))
-    buffer_len = (ext_n + 1) * block
+    buffer_len = (ext_n + n + 1) * block
     try:
         ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
         buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
@@ -154,16 +179,22 @@ def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out, const double[:
         with nogil, parallel(num_threads=num_threads):
             buffer = buffers + omp_get_thread_num() * buffer_len
             for item in prange(n_items, schedule='dynamic'):
-                o = item // blocks_per_line
-                b0 = (item % blocks_per_line) * block
-                cols = min(block, inner - b0)
-                gather(&image[o, 0, b0], n, inner, cols, ext_src, ext_n, fill, buffer)
-                if uniform_size > 0:
-                    uniform_lines(buffer, n, cols, size, &out[o, 0, b0], inner,
-                                  buffer + ext_n * cols)
+                first = (item % blocks) * block
+                lines = min(block, count - first)
+                if inner >= LINES_PER_ITEM:
+                    source = &image[item // blocks, 0, first]
+                    target = &out[item // blocks, 0, first]
                 else:
-                    correlate_lines(buffer, n, cols, &weights[0], size, sym,
-                                    &out[o, 0, b0], inner)
+                    source = &image[first, 0, item // blocks]
+                    target = &out[first, 0, item // blocks]
+                gather(source, line_stride, inner, lines, ext_src, ext_n, fill, buffer)
+                if uniform_size > 0:
+                    uniform_lines(buffer, n, lines, size, buffer + ext_n * lines, lines,
+                                  buffer + (ext_n + n) * lines)
+                else:
+                    correlate_lines(buffer, n, lines, &weights[0], size, sym,
+                                    buffer + ext_n * lines, lines)
+                scatter(buffer + ext_n * lines, n, lines, target, line_stride, inner)
     finally:
         free(ext_src)
         free(buffers)
