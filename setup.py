@@ -22,13 +22,17 @@ KERNEL_DIR = os.path.join("cyconv", "_kernels")
 
 # Families whose kernels are also compiled for wider instruction sets.  The
 # variant module `<family>_<level>.pyx` is a one-line `include` of the family.
-SIMD_FAMILIES = ["correlate", "im2col", "pooling"]
+SIMD_FAMILIES = ["correlate", "im2col", "lines", "pooling"]
 SIMD_LEVELS = {"avx2": ["-march=x86-64-v3"], "avx512": ["-march=x86-64-v4"]}
 
 # Extension name -> instruction-set flags, for the SIMD variants.
 SIMD_EXTENSION_FLAGS = {}
 
 BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
+# Families that must round every product and sum as scipy's C does (no fused
+# multiply-add), so that integer outputs truncate the same float64 values.
+EXACT_FAMILIES = ["lines"]
+EXACT_ARGS = {"unix": ["-ffp-contract=off"], "msvc": ["/fp:precise"]}
 OPENMP_FLAGS = {"unix": ["-fopenmp"], "msvc": ["/openmp"]}
 
 
@@ -87,6 +91,8 @@ class CyconvBuildExt(build_ext):
                 print(f"cyconv: compiler rejects {level_flags}; skipping {ext.name}")
                 continue
             extra = list(base_args) + list(level_flags)
+            if ext.name.split(".")[-1].split("_")[0] in EXACT_FAMILIES:
+                extra += EXACT_ARGS.get(ctype, [])
             extra += shlex.split(os.environ.get("CYCONV_EXTRA_CFLAGS", ""))
             link = list(shlex.split(os.environ.get("CYCONV_EXTRA_LDFLAGS", "")))
             if use_openmp:

@@ -14,7 +14,7 @@ import warnings
 from cyconv._kernels import runtime
 
 ENV_VAR = "CYCONV_SIMD"
-FAMILIES = ("correlate", "im2col", "pooling")  # as SIMD_FAMILIES in setup.py
+FAMILIES = ("correlate", "im2col", "lines", "pooling")  # as SIMD_FAMILIES in setup.py
 # Narrowest first; each level's CPU test, as SIMD_LEVELS in setup.py.
 _VARIANTS = {"avx2": runtime.cpu_has_x86_64_v3, "avx512": runtime.cpu_has_x86_64_v4}
 
@@ -57,3 +57,4 @@ def kernels(family):
 
 
 correlate_kernels = kernels("correlate")
+line_kernels = kernels("lines")

@@ -34,7 +34,7 @@ import numpy as np
 from cyconv import _filter_plan, _simd
 from cyconv._config import resolve_workers
 from cyconv._kernels import correlate as _baseline_kernels
-from cyconv._kernels import lines as _lines
+
 from cyconv._kernels import memory
 from cyconv._validation import all_finite
 
@@ -256,8 +256,8 @@ def _extended(source, step):
     extended = source
     for axis in range(source.ndim):
         count = source.shape[axis] + step.weights.shape[axis] - 1
-        index = _lines.source_indices(step.offsets[axis], count, source.shape[axis],
-                                      step.modes[axis])
+        index = _simd.line_kernels.source_indices(step.offsets[axis], count,
+                                                  source.shape[axis], step.modes[axis])
         extended = np.take(extended, np.maximum(index, 0), axis=axis)
         fill_at = [slice(None)] * source.ndim
         fill_at[axis] = index < 0
@@ -289,7 +289,7 @@ def _line_pass(source, step, target, threads):
     axis = step.axis
     shape = source.shape
     view_shape = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
-    _lines.pass_1d(source.reshape(view_shape), target.reshape(view_shape),
+    _simd.line_kernels.pass_1d(source.reshape(view_shape), target.reshape(view_shape),
                    np.ascontiguousarray(step.weights.reshape(-1)),
                    step.size if step.kind == "uniform" else 0, step.offsets[axis],
                    step.modes[axis], step.fill, threads)

@@ -3,9 +3,10 @@
 Integer outputs truncate the float64 sum, so a sum that lands a rounding step
 below an integer gives a different result: these kernels repeat scipy's
 arithmetic exactly (its symmetric and antisymmetric shortcuts, its running sum
-for the uniform filter) so that integer results equal scipy's.  This module
-is built for the baseline instruction set only: with FMA a product and its sum
-would be rounded once, not twice as in scipy.
+for the uniform filter) so that integer results equal scipy's.  Every SIMD
+level of this family is compiled with -ffp-contract=off (setup.py): with a
+fused multiply-add a product and its sum would be rounded once, not twice as
+in scipy.
 
 An array is seen as ``(outer, n, inner)`` with the pass along ``n``.  A work
 item is a block of up to ``block`` lines (neighbouring inner columns, or for
