@@ -59,9 +59,10 @@ class FilterPlan:
 
 
 def significant(weights):
-    """``weights`` with the values scipy leaves out (|w| <= eps) set to zero."""
+    """``weights`` with the values scipy leaves out (all but |w| > eps, so NaN too) set to zero."""
     weights = np.array(weights, dtype=np.float64)
-    weights[np.abs(weights) <= WEIGHT_EPSILON] = 0.0
+    with np.errstate(invalid="ignore"):
+        weights[~(np.abs(weights) > WEIGHT_EPSILON)] = 0.0
     return weights
 
 

@@ -123,7 +123,7 @@ def _get_output(output, input, complex_output=False):
     """
     shape = input.shape
     if output is None:
-        dtype = input.dtype.newbyteorder("=")
+        dtype = np.dtype(input.dtype.name)
         if complex_output:
             dtype = np.promote_types(input.dtype, np.complex64)
         return memory.empty(shape, dtype)
@@ -221,6 +221,7 @@ class _Step:
 
 
 def _line_step(kind, ndim, axis, weights, origin, mode, cval, size=0):
+    axis = _normalize_axis(axis, ndim)
     shape = [1] * ndim
     shape[axis] = weights.size
     offsets = [0] * ndim
@@ -295,9 +296,33 @@ def _line_pass(source, step, target, threads):
                    step.modes[axis], step.fill, threads)
 
 
+def _store(target, result):
+    """target[...] = result with the (type)value cast of scipy's C (gcc, x86-64).
+
+    Truncation toward zero, and wrapping modulo the width of the target type
+    for every value within int64 (a uint32 target keeps the low 32 bits of
+    the int64 conversion, as gcc compiles the cast).  Values outside int64,
+    NaN and inf are undefined behaviour in C; numpy's cast is taken there.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        if target.dtype.kind == "u" and target.dtype.itemsize >= 4:
+            within = ~(result >= 2.0 ** 63)
+            wrapped = np.where(within, result, 0).astype(np.int64).astype(target.dtype)
+            np.copyto(target, np.where(within, wrapped, result.astype(target.dtype)))
+        else:
+            np.copyto(target, result, casting="unsafe")
+
+
 def _run_exact(source, steps, output, threads):
-    """Integer and boolean outputs: float64 in scipy's order, each pass cast into ``output``."""
+    """Every pass in float64 in scipy's order, each cast and stored into ``output``.
+
+    For integer and boolean outputs, and for floating data that a faster
+    order would change (see `_run_fast`).  Boolean arrays are read and
+    written as their bytes, as scipy's C reads and writes ``npy_bool``.
+    """
     target = output.view(np.uint8) if output.dtype == np.bool_ else output
+    if source.dtype == np.bool_:
+        source = source.view(np.uint8)
     for step in steps:
         values = np.ascontiguousarray(source, dtype=np.float64)
         result = memory.empty(values.shape, np.float64)
@@ -308,10 +333,8 @@ def _run_exact(source, steps, output, threads):
                              step.fill, result, threads)
         else:
             _line_pass(values, step, result, threads)
-        # scipy's (type)value cast of C: truncation, and wrapping through int.
-        with np.errstate(invalid="ignore", over="ignore"):
-            np.copyto(target, result, casting="unsafe")
-        source = output
+        _store(target, result)
+        source = target
 
 
 def _fast_passes(steps, source, dtype):
@@ -342,19 +365,18 @@ def _fast_passes(steps, source, dtype):
 
 
 def _run_fast(source, steps, output, threads):
-    """Floating outputs: the passes in the output's type, in ``output`` and one buffer."""
+    """Floating outputs: the passes in the output's type, in ``output`` and one buffer.
+
+    The tiled kernels sum in another order than scipy, which only changes
+    rounding while the data are finite.
+    """
     dtype = output.dtype.newbyteorder("=")
     source = np.ascontiguousarray(source, dtype=dtype)
-    if any(_has_zero_weights(step) for step in steps) and not all_finite(source):
-        result = source
-        for step in steps:
-            if _has_zero_weights(step):
-                partial = _dense_leaving_out_zeros(result, step).astype(dtype)
-            else:
-                partial = memory.empty(source.shape, dtype)
-                _run_fast(result, [step], partial, threads)
-            result = partial
-        np.copyto(output, result, casting="unsafe")
+    if any(_has_zero_weights(step) or step.kind == "uniform" for step in steps) and \
+            not all_finite(source):
+        # A NaN or inf meets a zero weight (scipy leaves it out) or scipy's
+        # running sum (where inf - inf turns the rest of the line into NaN).
+        _run_exact(source, steps, output, threads)
         return
     passes = _fast_passes(steps, source, dtype)
     direct = (output.dtype == dtype and output.flags.c_contiguous
@@ -555,19 +577,33 @@ def _correlate_or_convolve_real(input, weights, output=None, mode="reflect", cva
         for value, axis in zip(origins, axes):
             expanded[axis] = value
         origins = expanded
-    if len([n for n in weights.shape if n > 0]) != input.ndim:
-        raise RuntimeError(f"weights.ndim ({weights.ndim}) must match len(axes) ({len(axes)})")
+    # As scipy: only the kernel's non-empty axes count against the input's.
+    lengths = [n for n in weights.shape if n > 0]
+    if len(lengths) != input.ndim:
+        raise RuntimeError(f"weights.ndim ({len(lengths)}) must match len(axes) ({len(axes)})")
     if convolution:
         weights = weights[(slice(None, None, -1),) * weights.ndim]
         origins = [-value - (1 - n % 2) for value, n in zip(origins, weights.shape)]
-    origins = [_as_origin(value, n) for value, n in zip(origins, weights.shape)]
+    origins = [_as_origin(value, n) for value, n in zip(origins, lengths)]
     output = _get_output(output, input)
     if not isinstance(mode, str) and isinstance(mode, Iterable):
         raise RuntimeError("A sequence of modes is not supported")
     code = _mode_code(mode)
+    cval = _as_cval(cval)
+    if weights.size == 0:
+        # scipy's sum over an empty kernel: zero everywhere.
+        _check_type(input.dtype, "input")
+        _check_type(output.dtype, "output")
+        output[...] = 0
+        return output
+    if input.ndim == 0:
+        # No axis to slide along: the element times the one weight.
+        step = _Step("dense", _filter_plan.significant(weights.reshape(1)), (0,), (code,), cval)
+        _filter(input.reshape(1), [step], output.reshape(1), workers)
+        return output
     step = _Step("dense", _filter_plan.significant(weights),
                  tuple(-(n // 2) - value for n, value in zip(weights.shape, origins)),
-                 (code,) * input.ndim, _as_cval(cval))
+                 (code,) * input.ndim, cval)
     return _filter(input, [step], output, workers)
 
 
@@ -759,9 +795,9 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     sizes = _normalize_sequence(size, len(axes), "size")
     origins = _normalize_sequence(origin, len(axes), "origin")
     modes = _normalize_sequence(mode, len(axes), "mode")
-    filtered = [(axis, operator.index(n), o, m)
-                for axis, n, o, m in zip(axes, sizes, origins, modes) if n > 1]
-    if output.dtype.kind == "c":
+    filtered = [(axis, int(n), o, m) for axis, n, o, m in zip(axes, sizes, origins, modes)
+                if n > 1]
+    if input.dtype.kind == "c":
         for part, out_part, value in ((input.real, output.real, np.real(cval)),
                                       (input.imag, output.imag, np.imag(cval))):
             _uniform_passes(part, filtered, out_part, value, workers)
@@ -814,8 +850,9 @@ def _gaussian_radius(sigma, truncate, radius):
 
 def _gaussian_step(ndim, sigma, axis, order, mode, cval, truncate, radius):
     width = _gaussian_radius(sigma, truncate, radius)
-    weights = _gaussian_kernel1d(float(sigma), order, width)[::-1]
-    return _line_step("line", ndim, axis, np.ascontiguousarray(weights), 0, mode, cval)
+    weights = _gaussian_kernel1d(sigma, order, width)[::-1]
+    return _line_step("line", ndim, axis, np.ascontiguousarray(weights, dtype=np.float64), 0,
+                      mode, cval)
 
 
 @_documented
@@ -854,7 +891,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     array([1.42704095, 2.06782203, 3.        , 3.93217797, 4.57295905])
     """
     width = _gaussian_radius(sigma, truncate, radius)
-    weights = _gaussian_kernel1d(float(sigma), order, width)[::-1]
+    weights = _gaussian_kernel1d(sigma, order, width)[::-1]
     return correlate1d(input, weights, axis, output, mode, cval, 0, workers=workers)
 
 
@@ -918,7 +955,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
     radii = _normalize_sequence(radius, count, "radius")
     filtered = [(axes[i], sigmas[i], orders[i], modes[i], radii[i])
                 for i in range(count) if sigmas[i] > 1e-15]
-    if output.dtype.kind == "c" or input.dtype.kind == "c":
+    if input.dtype.kind == "c":
         if not filtered:
             output[...] = input
             return output
@@ -950,7 +987,7 @@ def _separable_derivative(input, axis, output, mode, cval, workers, smoothing):
     input = np.asarray(input)
     axis = _normalize_axis(axis, input.ndim)
     output = _get_output(output, input)
-    if input.dtype.kind == "c" or output.dtype.kind == "c":
+    if input.dtype.kind == "c":
         modes = _normalize_sequence(mode, input.ndim, "mode")
         correlate1d(input, [-1, 0, 1], axis, output, modes[axis], cval, 0, workers=workers)
         for other in range(input.ndim):

@@ -206,3 +206,129 @@ def avg_pool2d_backward_ref(grad_output, input_shape, kernel, stride, padding,
             grad_x[:, max(r0, 0):r0 + kernel[0], max(c0, 0):c0 + kernel[1]] += (
                 grad_output[:, i, j, None, None] / divisor)
     return grad_x
+
+
+# ---------------------------------------------------------------------------
+# scipy.ndimage's linear filters, as plain sums over an extended input.
+#
+# ``ndimage_correlate`` is the one oracle: every output element is the sum,
+# over the kernel taps, of weight times the input element the tap lands on,
+# where taps that land outside the input are mapped back into it by the
+# boundary mode (or read ``cval``).  The other filters are written with it.
+
+NDIMAGE_MODES = ["reflect", "constant", "nearest", "mirror", "wrap",
+                 "grid-constant", "grid-mirror", "grid-wrap"]
+
+
+def ndimage_extended_index(i, n, mode):
+    """Where index ``i`` of an axis of length ``n`` reads from, or None for cval.
+
+    reflect (= grid-mirror):  d c b a | a b c d | d c b a   (period 2n)
+    mirror:                     d c b | a b c d | c b a     (period 2n - 2)
+    nearest:                  a a a a | a b c d | d d d d
+    wrap (= grid-wrap):       a b c d | a b c d | a b c d   (period n)
+    constant (= grid-constant): cval outside.
+    """
+    if 0 <= i < n:
+        return i
+    if mode in ("constant", "grid-constant"):
+        return None
+    if mode == "nearest":
+        return 0 if i < 0 else n - 1
+    if mode in ("wrap", "grid-wrap"):
+        return i % n
+    if mode in ("reflect", "grid-mirror"):
+        j = i % (2 * n)
+        return j if j < n else 2 * n - 1 - j
+    if mode == "mirror":
+        if n == 1:
+            return 0
+        j = i % (2 * n - 2)
+        return j if j < n else 2 * n - 2 - j
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def ndimage_correlate(x, weights, modes, cval=0.0, origins=None):
+    """N-D correlation as scipy.ndimage.correlate defines it, in float64 (or complex128).
+
+    ``out[i] = sum_j weights[j] * ext(x)[i + j - weights.shape // 2 - origin]``
+    per axis; ``modes`` and ``origins`` are one per axis.  No conjugation:
+    the caller conjugates complex weights where scipy does.
+    """
+    x = np.asarray(x)
+    weights = np.asarray(weights)
+    dtype = np.complex128 if (np.iscomplexobj(x) or np.iscomplexobj(weights)
+                              or np.iscomplexobj(cval)) else np.float64
+    x = x.astype(dtype)
+    ndim = x.ndim
+    assert weights.ndim == ndim
+    origins = [0] * ndim if origins is None else list(origins)
+    out = np.zeros(x.shape, dtype)
+    if x.size == 0:
+        return out
+    if ndim == 0:
+        return out + weights[()] * x
+    # The input extended along every axis by the taps' reach: per axis, the
+    # index each extended position reads (-1 where it reads cval).
+    index_lists = []
+    for axis in range(ndim):
+        n, size = x.shape[axis], weights.shape[axis]
+        before = size // 2 + origins[axis]
+        indices = [ndimage_extended_index(i - before, n, modes[axis]) for i in range(n + size - 1)]
+        index_lists.append(np.array([-1 if i is None else i for i in indices], dtype=np.intp))
+    padded = x[np.ix_(*[np.maximum(ix, 0) for ix in index_lists])].copy()
+    outside = np.zeros(padded.shape, bool)
+    for axis, ix in enumerate(index_lists):
+        shape = [1] * ndim
+        shape[axis] = len(ix)
+        outside |= (ix < 0).reshape(shape)
+    padded[outside] = cval
+    for tap in np.ndindex(weights.shape):
+        window = tuple(slice(t, t + n) for t, n in zip(tap, x.shape))
+        out += weights[tap] * padded[window]
+    return out
+
+
+def ndimage_correlate1d(x, weights, axis, mode, cval=0.0, origin=0):
+    """correlate1d: ``weights`` laid along ``axis`` of an N-D correlation."""
+    x = np.asarray(x)
+    shape = [1] * x.ndim
+    shape[axis] = len(weights)
+    modes = [mode] * x.ndim
+    origins = [0] * x.ndim
+    origins[axis] = origin
+    return ndimage_correlate(x, np.reshape(weights, shape), modes, cval, origins)
+
+
+def ndimage_gaussian_kernel(sigma, order, radius):
+    """The sampled, normalised Gaussian's ``order``-th derivative on -radius..radius.
+
+    d^n/dx^n exp(-x^2 / 2 s^2) = (-1/s)^n He_n(x / s) exp(-x^2 / 2 s^2), with
+    He_n the probabilists' Hermite polynomial; the Gaussian is normalised by
+    its sum over the samples (as scipy does) before the polynomial is applied.
+    """
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 * (x / sigma) ** 2)
+    phi /= phi.sum()
+    coefficients = np.zeros(order + 1)
+    coefficients[order] = 1
+    return (-1 / sigma) ** order * np.polynomial.hermite_e.hermeval(x / sigma, coefficients) * phi
+
+
+def ndimage_gaussian_filter1d(x, sigma, axis, order, mode, cval=0.0, truncate=4.0, radius=None):
+    """A convolution with the Gaussian kernel (a correlation with it reversed)."""
+    if radius is None:
+        radius = int(truncate * float(sigma) + 0.5)
+    kernel = ndimage_gaussian_kernel(float(sigma), order, radius)
+    return ndimage_correlate1d(x, kernel[::-1], axis, mode, cval)
+
+
+def ndimage_gaussian_filter(x, sigmas, orders, modes, cval=0.0, truncate=4.0, radii=None):
+    """One 1-D pass per axis whose sigma is positive (sigmas, orders, modes per axis)."""
+    out = np.asarray(x).astype(np.result_type(np.asarray(x).dtype, np.float64))
+    radii = [None] * out.ndim if radii is None else radii
+    for axis in range(out.ndim):
+        if sigmas[axis] > 1e-15:
+            out = ndimage_gaussian_filter1d(out, sigmas[axis], axis, orders[axis], modes[axis],
+                                            cval, truncate, radii[axis])
+    return out

@@ -576,3 +576,108 @@ def test_gil_is_released_while_computing(rng, name):
     gaps = np.diff([start] + ticks)
     assert gaps.max() < 0.5 * elapsed, (gaps.max(), elapsed)
     assert len(ticks) > 1000
+
+
+# --- cyconv.ndimage at the edges -------------------------------------------------
+# Odd strides, kernels far larger than the input, size-0 and length-1 axes and
+# every boundary mode, against scipy.ndimage (through test_ndimage.check, which
+# also checks the NumPy reference and takes it as the oracle where scipy's
+# N-D correlate reads outside the input).  Under tools/sanitize.sh these are
+# the cases most likely to read or write out of bounds.
+
+from test_ndimage import MODES as NDIMAGE_MODES, check as check_ndimage  # noqa: E402
+
+
+def odd_views(rng):
+    """The same kind of data in layouts a kernel must not assume away."""
+    base = rng.standard_normal((23, 31))
+    return [
+        base[::3, ::-2],                        # negative and non-unit strides
+        base.T[1:, ::5],                        # transposed, strided
+        np.asfortranarray(base)[2:5],           # Fortran order
+        base[:, :1],                            # a length-1 axis
+        base[4:5, 7:8],                         # a single element
+        base[:0],                               # a size-0 axis
+        base[:, 3:3],                           # the other axis empty
+        base.astype(">f4")[::2, 1::4],          # big-endian float32, strided
+        (base * 50).astype(np.int16)[::-1, 2::3],
+    ]
+
+
+@pytest.mark.parametrize("mode", NDIMAGE_MODES)
+def test_ndimage_odd_layouts_and_huge_kernels(mode, rng):
+    for x in odd_views(rng):
+        n0, n1 = (max(n, 1) for n in x.shape)
+        for kshape in [(1, 1), (2, 3), (3 * n0 + 4, 2), (1, 4 * n1 + 3), (2 * n0 + 1, 2 * n1 + 2)]:
+            weights = rng.standard_normal(kshape)
+            lowest = [-(k // 2) for k in kshape]
+            highest = [(k - 1) // 2 for k in kshape]
+            for origin in (0, lowest, highest):
+                check_ndimage("correlate", x, weights, mode=mode, cval=1.25, origin=origin)
+            check_ndimage("convolve", x, weights, mode=mode, cval=-0.5, origin=highest)
+        for axis in (0, 1, -1):
+            length = 3 * max(x.shape[axis], 1) + 5
+            check_ndimage("correlate1d", x, rng.standard_normal(length), axis, mode=mode,
+                          origin=-(length // 2))
+            check_ndimage("uniform_filter1d", x, length, axis, mode=mode, origin=(length - 1) // 2)
+        check_ndimage("gaussian_filter", x, 2.0, mode=mode, radius=3 * max(x.shape, default=1))
+        check_ndimage("gaussian_filter1d", x, 0.7, 0, 3, mode=mode)
+        for name in ("sobel", "prewitt", "laplace"):
+            check_ndimage(name, x, mode=mode)
+        check_ndimage("gaussian_gradient_magnitude", x, 1.0, mode=mode)
+
+
+@pytest.mark.parametrize("shape", [(0,), (5, 0, 3), (0, 0), (1, 1, 1, 1), (2, 1, 3, 1), (1,)],
+                         ids=str)
+def test_ndimage_tiny_and_empty_shapes(shape, rng):
+    x = rng.standard_normal(shape)
+    ndim = len(shape)
+    for mode in NDIMAGE_MODES:
+        check_ndimage("correlate", x, rng.standard_normal((4,) * ndim), mode=mode)
+        check_ndimage("convolve", x, rng.standard_normal((3,) * ndim), mode=mode, origin=1)
+        check_ndimage("correlate1d", x, rng.standard_normal(7), mode=mode)
+        check_ndimage("uniform_filter", x, 5, mode=mode)
+        check_ndimage("gaussian_laplace", x, 1.5, mode=mode)
+
+
+def test_ndimage_strided_output_in_place_and_threads(rng):
+    """Multithreaded blocks writing into a strided view, and in place."""
+    x = rng.standard_normal((201, 157))
+    weights = rng.standard_normal((7, 6))
+    holder = np.zeros((402, 471))
+    out = holder[::2, ::3]
+    got = cndi.correlate(x, weights, output=out, mode="mirror", workers=2)
+    assert got is out
+    np.testing.assert_allclose(out, scipy.ndimage.correlate(x, weights, mode="mirror"),
+                               rtol=1e-12, atol=1e-10)
+    untouched = np.ones(holder.shape, bool)
+    untouched[::2, ::3] = False
+    assert not holder[untouched].any()
+    inplace = x.copy()
+    cndi.uniform_filter(inplace, 9, output=inplace, mode="wrap", workers=2)
+    np.testing.assert_allclose(inplace, scipy.ndimage.uniform_filter(x, 9, mode="wrap"),
+                               rtol=1e-12, atol=1e-12)
+    for name, args in [("gaussian_filter", (3.0,)), ("sobel", ()), ("convolve", (weights,))]:
+        check_ndimage(name, x[::-1, 1::2], *args, mode="reflect", workers=2,
+                      reference_check=False)
+
+
+import scipy.ndimage  # noqa: E402
+from cyconv import ndimage as cndi  # noqa: E402
+
+
+@pytest.mark.parametrize("size", [2**40, 2**62, 2**63 - 1, 2**64])
+def test_ndimage_box_sizes_too_large_to_allocate_are_refused(size):
+    # scipy.ndimage.uniform_filter1d(np.ones(3), 2**62) crashes the interpreter
+    # (its line buffer's length overflows); cyconv refuses before any work.
+    result = run_isolated(
+        "from cyconv import ndimage\n"
+        "for call in (lambda: ndimage.uniform_filter1d(np.ones(3), SIZE),\n"
+        "             lambda: ndimage.uniform_filter(np.ones((3, 2)), SIZE, mode='wrap'),\n"
+        "             lambda: ndimage.uniform_filter1d(np.ones(3), SIZE, origin=-(SIZE // 2))):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except (ValueError, MemoryError) as exc:\n"
+        "        print(type(exc).__name__)\n".replace("SIZE", str(size)), timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.split()) == 3
