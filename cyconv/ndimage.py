@@ -286,14 +286,21 @@ def _has_zero_weights(step):
 
 
 def _line_pass(source, step, target, threads):
-    """A 'line' or 'uniform' step in scipy's order, float64 arithmetic (lines.pyx)."""
+    """A 'line' or 'uniform' step in scipy's order of operations (lines.pyx).
+
+    'line' steps take float64 data; 'uniform' steps float32 or float64.
+    """
     axis = step.axis
     shape = source.shape
     view_shape = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
-    _simd.line_kernels.pass_1d(source.reshape(view_shape), target.reshape(view_shape),
-                   np.ascontiguousarray(step.weights.reshape(-1)),
-                   step.size if step.kind == "uniform" else 0, step.offsets[axis],
-                   step.modes[axis], step.fill, threads)
+    source, target = source.reshape(view_shape), target.reshape(view_shape)
+    kernels = _simd.line_kernels
+    if step.kind == "uniform":
+        kernels.uniform_pass(source, target, step.size, step.offsets[axis], step.modes[axis],
+                             step.fill, threads)
+    else:
+        kernels.correlate_pass(source, target, np.ascontiguousarray(step.weights.reshape(-1)),
+                               step.offsets[axis], step.modes[axis], step.fill, threads)
 
 
 def _store(target, result):
@@ -338,7 +345,9 @@ def _run_exact(source, steps, output, threads):
 
 
 def _fast_passes(steps, source, dtype):
-    """The steps as ``(weights, offsets, modes, fill)`` passes of the tiled kernels.
+    """The steps as passes: uniform steps as they are (scipy's running sum, as
+    fast as any), the others as ``(weights, offsets, modes, fill)`` for the
+    tiled kernels.
 
     A dense step with a rank-1 kernel may split into one pass per axis (its
     plan), each keeping the step's offset along its own axis only.  Beyond
@@ -348,8 +357,7 @@ def _fast_passes(steps, source, dtype):
     passes = []
     for step in steps:
         if step.kind == "uniform":
-            passes.append((np.full(step.weights.shape, 1.0 / step.size), step.offsets,
-                           step.modes, step.fill))
+            passes.append(step)
         elif step.kind == "line":
             passes.append((step.weights, step.offsets, step.modes, step.fill))
         else:
@@ -372,10 +380,8 @@ def _run_fast(source, steps, output, threads):
     """
     dtype = output.dtype.newbyteorder("=")
     source = np.ascontiguousarray(source, dtype=dtype)
-    if any(_has_zero_weights(step) or step.kind == "uniform" for step in steps) and \
-            not all_finite(source):
-        # A NaN or inf meets a zero weight (scipy leaves it out) or scipy's
-        # running sum (where inf - inf turns the rest of the line into NaN).
+    if any(_has_zero_weights(step) for step in steps) and not all_finite(source):
+        # A NaN or inf meets a zero weight, which scipy leaves out.
         _run_exact(source, steps, output, threads)
         return
     passes = _fast_passes(steps, source, dtype)
@@ -384,9 +390,12 @@ def _run_fast(source, steps, output, threads):
     final = output if direct else memory.empty(source.shape, dtype)
     spare = memory.empty(source.shape, dtype) if len(passes) > 1 else None
     kernels = _simd.correlate_kernels
-    for index, (weights, offsets, modes, fill) in enumerate(passes):
+    for index, entry in enumerate(passes):
         target = final if (len(passes) - 1 - index) % 2 == 0 else spare
-        _correlate_dense(kernels, source, weights, offsets, modes, fill, target, threads)
+        if isinstance(entry, _Step):
+            _line_pass(source, entry, target, threads)
+        else:
+            _correlate_dense(kernels, source, *entry, target, threads)
         source = target
     if not direct:
         np.copyto(output, final, casting="unsafe")

@@ -3,13 +3,15 @@
 Integer outputs truncate the float64 sum, so a sum that lands a rounding step
 below an integer gives a different result: these kernels repeat scipy's
 arithmetic exactly (its symmetric and antisymmetric shortcuts, its running sum
-for the uniform filter) so that integer results equal scipy's.  Every SIMD
+for the uniform filter) so that integer results equal scipy's.  The uniform
+filter reads float32 and float64 data in place, so it serves floating data
+too (its results are then scipy's to the bit).  Every SIMD
 level of this family is compiled with -ffp-contract=off (setup.py): with a
 fused multiply-add a product and its sum would be rounded once, not twice as
 in scipy.
 
-An array is seen as ``(outer, n, inner)`` with the pass along ``n``.  A work
-item is a block of up to ``block`` lines (neighbouring inner columns, or for
+An array is seen as ``(outer, n, inner)`` with the pass along ``n``.  A
+correlation's work item is a block of up to ``block`` lines (neighbouring inner columns, or for
 a pass along the last axis neighbouring outer rows), gathered with the
 boundary extension into a private float64 buffer whose rows hold one element
 of every line, so the loops over the lines vectorise and each line keeps
@@ -19,6 +21,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 
 from cyconv._kernels.boundary cimport FILL, MIRROR, source_index
+from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
 import numpy as np
@@ -35,31 +38,50 @@ cdef Py_ssize_t L2_BYTES = 256 * 1024
 cdef Py_ssize_t BUFFER_BYTES = 16 * 1024 * 1024
 # Lines computed side by side: two AVX-512 vectors of float64.
 cdef Py_ssize_t LINES_PER_ITEM = 16
+# Columns of one uniform-filter item: their running sums stay in L1.
+cdef Py_ssize_t UNIFORM_COLUMNS = 512
 
 
-cdef void gather(const double *src, Py_ssize_t line_stride, Py_ssize_t step,
+cdef void gather(const floating_t *src, Py_ssize_t line_stride, Py_ssize_t step,
                  Py_ssize_t lines, const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
                  double *ext) noexcept nogil:
-    """ext[e, b] = src[ext_src[e] * step + b * line_stride], or ``fill`` where ext_src is -1."""
+    """ext[e, b] = src[ext_src[e] * step + b * line_stride], or ``fill`` where ext_src is -1.
+
+    Lines a row apart are read one at a time, along the row: read across
+    them, rows a power of two apart fall into one cache set and evict each
+    other (5x slower for 2048-wide rows).
+    """
     cdef Py_ssize_t e, b
-    cdef const double *element
-    for e in range(ext_n):
-        if ext_src[e] < 0:
+    cdef const floating_t *line
+    if line_stride == 1:
+        for e in range(ext_n):
+            line = src + ext_src[e] * step
             for b in range(lines):
-                ext[e * lines + b] = fill
-        else:
-            element = src + ext_src[e] * step
-            for b in range(lines):
-                ext[e * lines + b] = element[b * line_stride]
+                ext[e * lines + b] = fill if ext_src[e] < 0 else <double> line[b]
+        return
+    for b in range(lines):
+        line = src + b * line_stride
+        for e in range(ext_n):
+            ext[e * lines + b] = fill if ext_src[e] < 0 else <double> line[ext_src[e] * step]
 
 
-cdef void scatter(const double *result, Py_ssize_t n, Py_ssize_t lines, double *out,
+cdef void scatter(const double *result, Py_ssize_t n, Py_ssize_t lines, floating_t *out,
                   Py_ssize_t line_stride, Py_ssize_t step) noexcept nogil:
-    """out[l * step + b * line_stride] = result[l, b]."""
+    """out[l * step + b * line_stride] = result[l, b], rounded to the output's type.
+
+    Written one line at a time for the reason `gather` reads so.
+    """
     cdef Py_ssize_t l, b
-    for l in range(n):
-        for b in range(lines):
-            out[l * step + b * line_stride] = result[l * lines + b]
+    cdef floating_t *line
+    if line_stride == 1:
+        for l in range(n):
+            for b in range(lines):
+                out[l * step + b] = <floating_t> result[l * lines + b]
+        return
+    for b in range(lines):
+        line = out + b * line_stride
+        for l in range(n):
+            line[l * step] = <floating_t> result[l * lines + b]
 
 
 cdef void correlate_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols,
@@ -95,24 +117,6 @@ cdef void correlate_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols,
                         row[b] += (centre[j * cols + b] - centre[-j * cols + b]) * w
 
 
-cdef void uniform_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols, Py_ssize_t size,
-                        double *out, Py_ssize_t inner, double *total) noexcept nogil:
-    """NI_UniformFilter1D: a running sum (+ entering - leaving), each output divided by size."""
-    cdef Py_ssize_t l, b
-    cdef double divisor = <double> size
-    for b in range(cols):
-        total[b] = 0.0
-    for l in range(size):
-        for b in range(cols):
-            total[b] += ext[l * cols + b]
-    for b in range(cols):
-        out[b] = total[b] / divisor
-    for l in range(1, n):
-        for b in range(cols):
-            total[b] += ext[(l - 1 + size) * cols + b] - ext[(l - 1) * cols + b]
-            out[l * inner + b] = total[b] / divisor
-
-
 def symmetry(const double[::1] weights):
     """scipy's symmetry test of odd-sized weights: 1, -1 (antisymmetric) or 0."""
     cdef Py_ssize_t size = weights.shape[0], half = size // 2, i
@@ -130,20 +134,18 @@ def symmetry(const double[::1] weights):
     return ANTISYMMETRIC
 
 
-def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out,
-            const double[::1] weights, Py_ssize_t uniform_size, Py_ssize_t offset,
-            int boundary, double fill, int num_threads):
-    """out = the 1-D pass along axis 1 of ``image`` (outer, n, inner), as scipy computes it.
+def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
+                   const double[::1] weights, Py_ssize_t offset, int boundary, double fill,
+                   int num_threads):
+    """out = the correlation along axis 1 of ``image`` (outer, n, inner), as scipy computes it.
 
     Output ``l`` reads extended positions ``l + offset`` to ``l + offset + size - 1``.
-    With ``uniform_size`` > 0 the pass is scipy's uniform filter of that size
-    (``weights`` unused); otherwise it correlates with ``weights``.
     """
     cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
-    cdef Py_ssize_t size = uniform_size if uniform_size > 0 else weights.shape[0]
+    cdef Py_ssize_t size = weights.shape[0]
     cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks, n_items, item, first, lines
     cdef Py_ssize_t line_stride, count, buffer_len
-    cdef int sym = GENERAL if uniform_size > 0 else symmetry(weights)
+    cdef int sym = symmetry(weights) if size > 0 else GENERAL
     cdef Py_ssize_t *ext_src = NULL
     cdef double *buffers = NULL
     cdef double *buffer
@@ -151,7 +153,7 @@ def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out,
     cdef double *target
     if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
         raise ValueError("image and out must have the same shape")
-    if size < 1 or (uniform_size <= 0 and weights.shape[0] < 1):
+    if size < 1:
         raise ValueError("the pass needs at least one weight")
     if not 0 <= boundary <= MIRROR:
         raise ValueError(f"unknown boundary code {boundary}")
@@ -164,12 +166,12 @@ def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out,
         count, line_stride = inner, 1
     else:
         count, line_stride = outer, n * inner
-    block = max(1, min(count, max(LINES_PER_ITEM, L2_BYTES // (8 * (ext_n + n + 1))),
-                       BUFFER_BYTES // (8 * (ext_n + n + 1))))
+    block = max(1, min(count, max(LINES_PER_ITEM, L2_BYTES // (8 * (ext_n + n))),
+                       BUFFER_BYTES // (8 * (ext_n + n))))
     blocks = (count + block - 1) // block
     n_items = blocks * (outer if inner >= LINES_PER_ITEM else inner)
     num_threads = max(1, min(num_threads, n_items))
-    buffer_len = (ext_n + n + 1) * block
+    buffer_len = (ext_n + n) * block
     try:
         ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
         buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
@@ -189,13 +191,128 @@ def pass_1d(const double[:, :, ::1] image, double[:, :, ::1] out,
                     source = &image[first, 0, item // blocks]
                     target = &out[first, 0, item // blocks]
                 gather(source, line_stride, inner, lines, ext_src, ext_n, fill, buffer)
-                if uniform_size > 0:
-                    uniform_lines(buffer, n, lines, size, buffer + ext_n * lines, lines,
-                                  buffer + (ext_n + n) * lines)
-                else:
-                    correlate_lines(buffer, n, lines, &weights[0], size, sym,
-                                    buffer + ext_n * lines, lines)
+                correlate_lines(buffer, n, lines, &weights[0], size, sym,
+                                buffer + ext_n * lines, lines)
                 scatter(buffer + ext_n * lines, n, lines, target, line_stride, inner)
+    finally:
+        free(ext_src)
+        free(buffers)
+
+
+cdef inline double element(const floating_t *line, Py_ssize_t index, double fill) noexcept nogil:
+    return fill if index < 0 else <double> line[index]
+
+
+cdef void uniform_rows(const floating_t *src, floating_t *out, Py_ssize_t n, Py_ssize_t step,
+                       Py_ssize_t lines, Py_ssize_t size, const Py_ssize_t *ext_src,
+                       double fill, double *total) noexcept nogil:
+    """NI_UniformFilter1D on ``lines`` neighbouring columns, read and written in place.
+
+    Element ``l`` of column ``b`` is ``src[l * step + b]``.  The running sum
+    (+ entering - leaving) is kept in float64 and each output is that sum
+    divided by ``size``, as in scipy; the loops over the columns vectorise.
+    """
+    cdef Py_ssize_t l, b, enter, leave
+    cdef double divisor = <double> size
+    cdef const floating_t *entering
+    cdef const floating_t *leaving
+    for b in range(lines):
+        total[b] = 0.0
+    for l in range(size):
+        for b in range(lines):
+            total[b] += element(src + b, ext_src[l] * step if ext_src[l] >= 0 else -1, fill)
+    for b in range(lines):
+        out[b] = <floating_t> (total[b] / divisor)
+    for l in range(1, n):
+        enter = ext_src[l - 1 + size]
+        leave = ext_src[l - 1]
+        if enter >= 0 and leave >= 0:
+            entering = src + enter * step
+            leaving = src + leave * step
+            for b in range(lines):
+                total[b] += <double> entering[b] - <double> leaving[b]
+                out[l * step + b] = <floating_t> (total[b] / divisor)
+        else:
+            for b in range(lines):
+                total[b] += (element(src + b, enter * step if enter >= 0 else -1, fill)
+                             - element(src + b, leave * step if leave >= 0 else -1, fill))
+                out[l * step + b] = <floating_t> (total[b] / divisor)
+
+
+cdef void running_mean(const double *ext, Py_ssize_t n, Py_ssize_t lines, Py_ssize_t size,
+                       double *result, double *total) noexcept nogil:
+    """NI_UniformFilter1D on gathered lines: ext[e, b] extended, result[l, b]."""
+    cdef Py_ssize_t l, b
+    cdef double divisor = <double> size
+    for b in range(lines):
+        total[b] = 0.0
+    for l in range(size):
+        for b in range(lines):
+            total[b] += ext[l * lines + b]
+    for b in range(lines):
+        result[b] = total[b] / divisor
+    for l in range(1, n):
+        for b in range(lines):
+            total[b] += ext[(l - 1 + size) * lines + b] - ext[(l - 1) * lines + b]
+            result[l * lines + b] = total[b] / divisor
+
+
+def uniform_pass(const floating_t[:, :, ::1] image, floating_t[:, :, ::1] out,
+                 Py_ssize_t size, Py_ssize_t offset, int boundary, double fill,
+                 int num_threads):
+    """out = scipy's uniform filter of ``size`` along axis 1 of ``image`` (outer, n, inner).
+
+    The running sum is kept in float64 for float32 data too, as scipy keeps
+    it, so the result is scipy's for either type.  Output ``l`` reads extended
+    positions ``l + offset`` to ``l + offset + size - 1``.
+    """
+    cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
+    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks, n_items, item, first, lines
+    cdef Py_ssize_t count, line_stride, buffer_len
+    cdef Py_ssize_t *ext_src = NULL
+    cdef double *buffers = NULL
+    cdef double *buffer
+    if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
+        raise ValueError("image and out must have the same shape")
+    if size < 1:
+        raise ValueError("the uniform filter needs a size of at least 1")
+    if not 0 <= boundary <= MIRROR:
+        raise ValueError(f"unknown boundary code {boundary}")
+    if outer * n * inner == 0:
+        return
+    # Neighbouring inner columns side by side where there are enough, read
+    # in place a row at a time; else neighbouring outer rows, gathered.
+    if inner >= LINES_PER_ITEM:
+        count, line_stride, block = inner, 1, min(inner, UNIFORM_COLUMNS)
+        buffer_len = block
+    else:
+        count, line_stride, block = outer, n * inner, min(outer, LINES_PER_ITEM)
+        buffer_len = (ext_n + n + 1) * block
+    blocks = (count + block - 1) // block
+    n_items = blocks * (outer if inner >= LINES_PER_ITEM else inner)
+    num_threads = max(1, min(num_threads, n_items))
+    try:
+        ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
+        buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
+        if ext_src == NULL or buffers == NULL:
+            raise MemoryError("cannot allocate the running sums")
+        for e in range(ext_n):
+            ext_src[e] = source_index(e + offset, n, boundary)
+        with nogil, parallel(num_threads=num_threads):
+            buffer = buffers + omp_get_thread_num() * buffer_len
+            for item in prange(n_items, schedule='dynamic'):
+                first = (item % blocks) * block
+                lines = min(block, count - first)
+                if inner >= LINES_PER_ITEM:
+                    uniform_rows(&image[item // blocks, 0, first], &out[item // blocks, 0, first],
+                                 n, inner, lines, size, ext_src, fill, buffer)
+                else:
+                    gather(&image[first, 0, item // blocks], line_stride, inner, lines, ext_src,
+                           ext_n, fill, buffer)
+                    running_mean(buffer, n, lines, size, buffer + ext_n * lines,
+                                 buffer + (ext_n + n) * lines)
+                    scatter(buffer + ext_n * lines, n, lines, &out[first, 0, item // blocks],
+                            line_stride, inner)
     finally:
         free(ext_src)
         free(buffers)
