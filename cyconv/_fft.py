@@ -4,8 +4,9 @@ import math
 import numpy as np
 import scipy.fft
 
-# Boundary codes shared with the kernels (cyconv/_kernels/correlate.pyx).
-FILL, SYMM, WRAP = 0, 1, 2
+# Boundary codes shared with the kernels (cyconv/_kernels/boundary.pxd): the
+# three of scipy.signal, and scipy.ndimage's 'nearest' and 'mirror'.
+FILL, SYMM, WRAP, NEAREST, MIRROR = 0, 1, 2, 3, 4
 
 
 _PAD_MODE = {FILL: "constant", SYMM: "symmetric", WRAP: "wrap"}

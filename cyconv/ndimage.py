@@ -33,8 +33,8 @@ import numpy as np
 
 from cyconv import _filter_plan, _simd
 from cyconv._config import resolve_workers
+from cyconv._fft import FILL, MIRROR, NEAREST, SYMM, WRAP
 from cyconv._kernels import correlate as _baseline_kernels
-
 from cyconv._kernels import memory
 from cyconv._validation import all_finite
 
@@ -54,12 +54,10 @@ __all__ = [
     "uniform_filter1d",
 ]
 
-# Boundary codes of the kernels (cyconv/_kernels/boundary.pxd).
-_FILL, _SYMM, _WRAP, _NEAREST, _MIRROR = 0, 1, 2, 3, 4
 # scipy.ndimage's modes for filters ('grid-*' act as their plain twins there).
 _MODES = {
-    "reflect": _SYMM, "grid-mirror": _SYMM, "mirror": _MIRROR, "nearest": _NEAREST,
-    "wrap": _WRAP, "grid-wrap": _WRAP, "constant": _FILL, "grid-constant": _FILL,
+    "reflect": SYMM, "grid-mirror": SYMM, "mirror": MIRROR, "nearest": NEAREST,
+    "wrap": WRAP, "grid-wrap": WRAP, "constant": FILL, "grid-constant": FILL,
 }
 # Below this many multiply-adds a second thread costs more than it saves.
 PARALLEL_MIN_MACS = 200_000
@@ -226,7 +224,7 @@ def _line_step(kind, ndim, axis, weights, origin, mode, cval, size=0):
     shape[axis] = weights.size
     offsets = [0] * ndim
     offsets[axis] = -(weights.size // 2) - origin
-    modes = [_FILL] * ndim
+    modes = [FILL] * ndim
     modes[axis] = mode
     return _Step(kind, weights.reshape(shape), tuple(offsets), tuple(modes), cval, axis, size)
 
@@ -248,7 +246,7 @@ def _correlate_dense(kernels, source, weights, offsets, modes, fill, target, thr
     target_planes, _ = _planes(target)
     kernels.correlate[_KERNEL_TYPE[source.dtype]](
         planes, kernel_planes, target_planes, shape, shape, kernel_shape,
-        (0,) * pad + tuple(offsets), (_FILL,) * pad + tuple(modes),
+        (0,) * pad + tuple(offsets), (FILL,) * pad + tuple(modes),
         np.full(1, fill, dtype=source.dtype), threads)
 
 

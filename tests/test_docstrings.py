@@ -14,7 +14,7 @@ MODULES = sorted(
 
 
 # Modules that need an optional dependency, and the package that provides it.
-OPTIONAL_DEPENDENCY = {"cyconv.dask": "dask"}
+OPTIONAL_DEPENDENCY = {"cyconv.dask": "dask", "cyconv.dask.ndimage": "dask"}
 
 
 @pytest.mark.parametrize("module_name", MODULES)

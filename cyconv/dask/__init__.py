@@ -2,7 +2,8 @@
 
 Every function builds a lazy dask graph; nothing is computed until
 ``.compute()`` (or ``dask.compute``, or a ``dask.distributed`` client).  The
-way each chunk is computed is the same for all five functions:
+way each chunk is computed is the same for all five functions here and for
+the ``scipy.ndimage`` filters of `cyconv.dask.ndimage`:
 
 1. The input is extended lazily beyond its edges by the positions the output
    reads there (padding, scipy's boundaries), by index arithmetic on slices
@@ -13,6 +14,10 @@ way each chunk is computed is the same for all five functions:
    output chunk boundary ``o``, and each chunk is given the
    ``span - stride`` positions after it as its halo (``map_overlap`` with an
    asymmetric depth), so every chunk holds exactly the windows of its output.
+   Where the output keeps the input's size (stride 1, windows around their
+   output), the extended input keeps the input's chunks instead, the edge
+   extensions joined to the first and the last, and each chunk is given the
+   positions its windows read before it and after it.
 3. The in-memory function runs on each chunk with no padding ('valid'), and
    the result is placed where it belongs.
 
@@ -43,11 +48,11 @@ except ImportError as error:
 
 from cyconv import _correlate, _layers, _pooling
 from cyconv._config import resolve_workers
-from cyconv._fft import FILL, WRAP
+from cyconv._fft import FILL, MIRROR, NEAREST, SYMM, WRAP
 from cyconv._simd import correlate_kernels
 from cyconv._validation import layer_dtype
 
-__all__ = ["avg_pool2d", "conv2d", "convolve2d", "correlate2d", "max_pool2d"]
+__all__ = ["avg_pool2d", "conv2d", "convolve2d", "correlate2d", "max_pool2d", "ndimage"]
 
 
 def _tasks_at_once():
@@ -84,34 +89,46 @@ def _extended(x, axis, start, stop, boundary, fill):
     """Positions ``[start, stop)`` of ``x`` along ``axis``, extended beyond its edges.
 
     'fill' pads with ``fill``; 'wrap' repeats ``x`` periodically; 'symm'
-    mirrors it with the edge repeated (period ``2 * size``).  Built from
+    mirrors it with the edge repeated (period ``2 * size``); 'mirror' mirrors
+    it about the edge element (period ``2 * size - 2``; a length-1 axis
+    repeats its value); 'nearest' repeats the edge element.  Built from
     slices of ``x``, so it stays lazy and exact for any extent.
     """
     size = x.shape[axis]
+    if start == 0 and stop == size:
+        return x
+    if boundary == MIRROR and size == 1:
+        boundary = NEAREST
+    # The periodic extensions: period, and the index that position p maps to
+    # in its mirrored half is ``turn - (p mod period)``.
+    period, turn = {WRAP: (size, None), SYMM: (2 * size, 2 * size - 1),
+                    MIRROR: (2 * size - 2, 2 * size - 2)}.get(boundary, (None, None))
     pieces = []
     position = start
     while position < stop:
-        if boundary == FILL:
-            end = min(stop, 0 if position < 0 else size if position < size else stop)
-            if 0 <= position < size:
-                piece = _axis_slice(x, axis, slice(position, end))
-            else:
-                shape = list(x.shape)
-                shape[axis] = end - position
-                chunks = list(x.chunks)
-                chunks[axis] = (end - position,)
-                piece = da.full(shape, fill, dtype=x.dtype, chunks=tuple(chunks))
+        if 0 <= position < size:
+            end = min(stop, size)
+            piece = _axis_slice(x, axis, slice(position, end))
+        elif boundary == FILL:
+            end = min(stop, 0) if position < 0 else stop
+            shape = list(x.shape)
+            shape[axis] = end - position
+            chunks = list(x.chunks)
+            chunks[axis] = (end - position,)
+            piece = da.full(shape, fill, dtype=x.dtype, chunks=tuple(chunks))
+        elif boundary == NEAREST:
+            end = min(stop, 0) if position < 0 else stop
+            edge = slice(0, 1) if position < 0 else slice(size - 1, size)
+            piece = da.repeat(_axis_slice(x, axis, edge), end - position, axis=axis)
         else:
-            period, offset = divmod(position, size)
-            end = min(stop, position - offset + size)
-            last = offset + end - position
-            if boundary == WRAP or period % 2 == 0:
-                piece = _axis_slice(x, axis, slice(offset, last))
+            offset = position % period
+            if offset < size:
+                end = min(stop, position - offset + size)
+                piece = _axis_slice(x, axis, slice(offset, offset + end - position))
             else:
-                mirrored_stop = size - 1 - last
-                piece = _axis_slice(
-                    x, axis, slice(size - 1 - offset, None if mirrored_stop < 0 else mirrored_stop, -1)
-                )
+                end = min(stop, position - offset + period)
+                first, last = turn - offset, turn - offset - (end - position)
+                piece = _axis_slice(x, axis, slice(first, None if last < 0 else last, -1))
         pieces.append(piece)
         position = end
     return da.concatenate(pieces, axis=axis)
@@ -148,22 +165,44 @@ def _output_chunks(input_chunks, out_size, stride, halo):
 def _map_windows(block_function, x, windows, boundary, fill, leading_chunks, meta, **kwargs):
     """``block_function`` on the windows of ``x`` that each output chunk reads.
 
-    ``windows`` gives, for the last two axes, ``(start, span, stride,
-    out_size)``: output ``o`` reads extended positions ``[start + o * stride,
-    start + o * stride + span)``.  ``block_function`` receives the extended
-    block and returns its outputs ('valid' windows with the stride).
+    ``windows`` gives, for each of the last ``len(windows)`` axes, ``(start,
+    span, stride, out_size)``: output ``o`` reads extended positions ``[start
+    + o * stride, start + o * stride + span)``; ``boundary`` is one extension
+    for all of them or a sequence of one per axis.  ``block_function``
+    receives the extended block and returns its outputs ('valid' windows with
+    the stride); the axes before keep their chunks, ``leading_chunks`` in the
+    output.
     """
+    first_axis = x.ndim - len(windows)
+    if isinstance(boundary, (list, tuple)):
+        boundaries = boundary
+    else:
+        boundaries = [boundary] * len(windows)
     out_chunks, depth = [], {axis: (0, 0) for axis in range(x.ndim)}
     input_chunks = x.chunks
-    extended_chunks = list(input_chunks[:-2])
-    for axis, (start, span, stride, out_size) in zip((x.ndim - 2, x.ndim - 1), windows):
+    extended_chunks = list(input_chunks[:first_axis])
+    for axis, (start, span, stride, out_size), axis_boundary in zip(
+            range(first_axis, x.ndim), windows, boundaries):
         halo = max(0, span - stride)
         chunks = _output_chunks(input_chunks[axis], out_size, stride, halo)
+        before, after = -start, span - 1 + start
+        if stride == 1 and out_size == x.shape[axis] > 0 and before >= 0 and after >= 0:
+            # Output i reads input [i - before, i + after]: the extended array keeps the
+            # input's chunks, the extensions joined to the first and last, and each
+            # chunk gets ``before`` positions from its predecessor and ``after`` from
+            # its successor, so only the edge chunks are copied before the overlap.
+            if len(chunks) > 1 and chunks[-1] + after < before:
+                chunks = chunks[:-2] + (chunks[-2] + chunks[-1],)
+            depth[axis] = (before, after)
+            extended_chunks.append(
+                ((before + chunks[0],) + chunks[1:-1] + (chunks[-1] + after,))
+                if len(chunks) > 1 else (before + chunks[0] + after,))
+        else:
+            depth[axis] = (0, halo)
+            extended_chunks.append(tuple(size * stride for size in chunks[:-1])
+                                   + ((chunks[-1] - 1) * stride + span,))
         out_chunks.append(chunks)
-        depth[axis] = (0, halo)
-        extended_chunks.append(tuple(size * stride for size in chunks[:-1])
-                               + ((chunks[-1] - 1) * stride + span,))
-        x = _extended(x, axis, start, start + (out_size - 1) * stride + span, boundary, fill)
+        x = _extended(x, axis, start, start + (out_size - 1) * stride + span, axis_boundary, fill)
     x = x.rechunk(tuple(extended_chunks))
     return da.map_overlap(
         block_function, x, depth=depth, boundary="none", trim=False, allow_rechunk=False,
@@ -509,3 +548,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                              divisor_override=divisor_override, workers=workers)
     return _map_windows(block_function, x, windows, FILL, 0, x.chunks[:-2],
                         np.empty((0,) * x.ndim, dtype))
+
+
+# cyconv.dask.ndimage: scipy.ndimage's filters (it uses the helpers above).
+from cyconv.dask import ndimage  # noqa: E402
