@@ -32,20 +32,20 @@ cdef enum:
     SYMMETRIC = 1
     ANTISYMMETRIC = -1
 
-# Bytes of one item's buffers: as many lines as fit in L2 (a 2048-long line
-# of float64 and its result take 32 KiB), and never more than BUFFER_BYTES.
-cdef Py_ssize_t L2_BYTES = 256 * 1024
-cdef Py_ssize_t BUFFER_BYTES = 16 * 1024 * 1024
-# Lines computed side by side: two AVX-512 vectors of float64.
-cdef Py_ssize_t LINES_PER_ITEM = 16
+# Lines computed side by side: two AVX-512 vectors of float64 (a constant, so
+# that the sums of a row of them can live in registers).
+cdef enum:
+    LINES_PER_ITEM = 16
 # Columns of one uniform-filter item: their running sums stay in L1.
 cdef Py_ssize_t UNIFORM_COLUMNS = 512
 
 
 cdef void gather(const floating_t *src, Py_ssize_t line_stride, Py_ssize_t step,
                  Py_ssize_t lines, const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
-                 double *ext) noexcept nogil:
+                 double *ext, Py_ssize_t width) noexcept nogil:
     """ext[e, b] = src[ext_src[e] * step + b * line_stride], or ``fill`` where ext_src is -1.
+
+    Rows of ``ext`` are ``width`` apart; columns ``lines`` .. ``width`` are zero.
 
     Lines a row apart are read one at a time, along the row: read across
     them, rows a power of two apart fall into one cache set and evict each
@@ -53,21 +53,26 @@ cdef void gather(const floating_t *src, Py_ssize_t line_stride, Py_ssize_t step,
     """
     cdef Py_ssize_t e, b
     cdef const floating_t *line
+    if lines < width:
+        for e in range(ext_n):
+            for b in range(lines, width):
+                ext[e * width + b] = 0.0
     if line_stride == 1:
         for e in range(ext_n):
             line = src + ext_src[e] * step
             for b in range(lines):
-                ext[e * lines + b] = fill if ext_src[e] < 0 else <double> line[b]
+                ext[e * width + b] = fill if ext_src[e] < 0 else <double> line[b]
         return
     for b in range(lines):
         line = src + b * line_stride
         for e in range(ext_n):
-            ext[e * lines + b] = fill if ext_src[e] < 0 else <double> line[ext_src[e] * step]
+            ext[e * width + b] = fill if ext_src[e] < 0 else <double> line[ext_src[e] * step]
 
 
-cdef void scatter(const double *result, Py_ssize_t n, Py_ssize_t lines, floating_t *out,
-                  Py_ssize_t line_stride, Py_ssize_t step) noexcept nogil:
-    """out[l * step + b * line_stride] = result[l, b], rounded to the output's type.
+cdef void scatter(const double *result, Py_ssize_t width, Py_ssize_t n, Py_ssize_t lines,
+                  floating_t *out, Py_ssize_t line_stride, Py_ssize_t step) noexcept nogil:
+    """out[l * step + b * line_stride] = result[l, b] (rows ``width`` apart), rounded to the
+    output's type.
 
     Written one line at a time for the reason `gather` reads so.
     """
@@ -76,45 +81,55 @@ cdef void scatter(const double *result, Py_ssize_t n, Py_ssize_t lines, floating
     if line_stride == 1:
         for l in range(n):
             for b in range(lines):
-                out[l * step + b] = <floating_t> result[l * lines + b]
+                out[l * step + b] = <floating_t> result[l * width + b]
         return
     for b in range(lines):
         line = out + b * line_stride
         for l in range(n):
-            line[l * step] = <floating_t> result[l * lines + b]
+            line[l * step] = <floating_t> result[l * width + b]
 
 
-cdef void correlate_lines(const double *ext, Py_ssize_t n, Py_ssize_t cols,
-                          const double *weights, Py_ssize_t size, int symmetry,
-                          double *out, Py_ssize_t inner) noexcept nogil:
-    """out[l, b] for l < n, b < cols (row stride ``inner``), in NI_Correlate1D's order."""
+cdef void correlate_lines(const double *ext, Py_ssize_t n, const double *weights,
+                          Py_ssize_t size, int symmetry, double *result) noexcept nogil:
+    """result[l, b] for l < n and LINES_PER_ITEM lines b, in NI_Correlate1D's order.
+
+    The sums of one output row are kept in a local array of constant length,
+    which the compiler holds in vector registers across the taps.
+    """
     cdef Py_ssize_t half = size // 2, after = size - half - 1, l, b, j
     cdef const double *centre
-    cdef double *row
     cdef double w
+    cdef double total[LINES_PER_ITEM]
     for l in range(n):
-        row = out + l * inner
-        centre = ext + (l + half) * cols
+        centre = ext + (l + half) * LINES_PER_ITEM
         if symmetry == GENERAL:
             w = weights[half + after]
-            for b in range(cols):
-                row[b] = centre[after * cols + b] * w
+            for b in range(LINES_PER_ITEM):
+                total[b] = centre[after * LINES_PER_ITEM + b] * w
             for j in range(-half, after):
                 w = weights[half + j]
-                for b in range(cols):
-                    row[b] += centre[j * cols + b] * w
-        else:
+                for b in range(LINES_PER_ITEM):
+                    total[b] = total[b] + centre[j * LINES_PER_ITEM + b] * w
+        elif symmetry == SYMMETRIC:
             w = weights[half]
-            for b in range(cols):
-                row[b] = centre[b] * w
+            for b in range(LINES_PER_ITEM):
+                total[b] = centre[b] * w
             for j in range(-half, 0):
                 w = weights[half + j]
-                if symmetry == SYMMETRIC:
-                    for b in range(cols):
-                        row[b] += (centre[j * cols + b] + centre[-j * cols + b]) * w
-                else:
-                    for b in range(cols):
-                        row[b] += (centre[j * cols + b] - centre[-j * cols + b]) * w
+                for b in range(LINES_PER_ITEM):
+                    total[b] = total[b] + (centre[j * LINES_PER_ITEM + b]
+                                           + centre[-j * LINES_PER_ITEM + b]) * w
+        else:
+            w = weights[half]
+            for b in range(LINES_PER_ITEM):
+                total[b] = centre[b] * w
+            for j in range(-half, 0):
+                w = weights[half + j]
+                for b in range(LINES_PER_ITEM):
+                    total[b] = total[b] + (centre[j * LINES_PER_ITEM + b]
+                                           - centre[-j * LINES_PER_ITEM + b]) * w
+        for b in range(LINES_PER_ITEM):
+            result[l * LINES_PER_ITEM + b] = total[b]
 
 
 def symmetry(const double[::1] weights):
@@ -159,15 +174,13 @@ def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
         raise ValueError(f"unknown boundary code {boundary}")
     if outer * n * inner == 0:
         return
-    # Lines side by side: neighbouring inner columns when there are enough of
-    # them, else neighbouring outer rows; at least LINES_PER_ITEM unless the
-    # lines are so long that the buffers would pass BUFFER_BYTES.
+    # LINES_PER_ITEM lines side by side: neighbouring inner columns when
+    # there are enough of them, else neighbouring outer rows.
     if inner >= LINES_PER_ITEM:
         count, line_stride = inner, 1
     else:
         count, line_stride = outer, n * inner
-    block = max(1, min(count, max(LINES_PER_ITEM, L2_BYTES // (8 * (ext_n + n))),
-                       BUFFER_BYTES // (8 * (ext_n + n))))
+    block = LINES_PER_ITEM
     blocks = (count + block - 1) // block
     n_items = blocks * (outer if inner >= LINES_PER_ITEM else inner)
     num_threads = max(1, min(num_threads, n_items))
@@ -190,10 +203,9 @@ def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
                 else:
                     source = &image[first, 0, item // blocks]
                     target = &out[first, 0, item // blocks]
-                gather(source, line_stride, inner, lines, ext_src, ext_n, fill, buffer)
-                correlate_lines(buffer, n, lines, &weights[0], size, sym,
-                                buffer + ext_n * lines, lines)
-                scatter(buffer + ext_n * lines, n, lines, target, line_stride, inner)
+                gather(source, line_stride, inner, lines, ext_src, ext_n, fill, buffer, block)
+                correlate_lines(buffer, n, &weights[0], size, sym, buffer + ext_n * block)
+                scatter(buffer + ext_n * block, block, n, lines, target, line_stride, inner)
     finally:
         free(ext_src)
         free(buffers)
@@ -308,11 +320,11 @@ def uniform_pass(const floating_t[:, :, ::1] image, floating_t[:, :, ::1] out,
                                  n, inner, lines, size, ext_src, fill, buffer)
                 else:
                     gather(&image[first, 0, item // blocks], line_stride, inner, lines, ext_src,
-                           ext_n, fill, buffer)
+                           ext_n, fill, buffer, lines)
                     running_mean(buffer, n, lines, size, buffer + ext_n * lines,
                                  buffer + (ext_n + n) * lines)
-                    scatter(buffer + ext_n * lines, n, lines, &out[first, 0, item // blocks],
-                            line_stride, inner)
+                    scatter(buffer + ext_n * lines, lines, n, lines,
+                            &out[first, 0, item // blocks], line_stride, inner)
     finally:
         free(ext_src)
         free(buffers)
