@@ -13,13 +13,23 @@ channels run Winograd F(2x2, 3x3), which does 2.25 times fewer, so their
 effective rate (and %peak) can pass the GEMM peak.
 """
 import contextlib
-import statistics
 import time
 
 import numpy as np
 import scipy.linalg.blas
 
 import cyconv
+
+if __package__:  # imported as benchmarks.bench_conv2d (docs_results.py, asv)
+    from . import _timing
+else:  # run as a script: benchmarks/ is sys.path[0]
+    import _timing
+
+SETTLE_SECONDS = _timing.SETTLE_SECONDS
+OPENBLAS_SETTLE_SECONDS = _timing.OPENBLAS_SETTLE_SECONDS
+_blas_threads = _timing.blas_threads
+_median_time = _timing.median_time
+_interleaved_medians = _timing.interleaved_medians
 
 # (name, N, C_in, H, W, C_out, kernel, stride, padding, groups)
 LAYERS = [
@@ -30,57 +40,6 @@ LAYERS = [
     ("N8 C256 28x28 3x3 dw p1", 8, 256, 28, 28, 256, 3, 1, 1, 256),
     ("N1 C64 56x56 3x3->64 p1", 1, 64, 56, 56, 64, 3, 1, 1, 1),
 ]
-
-
-def _blas_threads(count):
-    """Limit NumPy's and scipy's BLAS to ``count`` threads when threadpoolctl is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=count, user_api="blas")
-
-
-# Pause after each timing: a library's idle threads spin for a while after
-# its last call and would take a core from the one measured next.  OpenMP's
-# stop within this; NumPy's OpenBLAS threads spin for more than 0.12 s (torch
-# timed right after them ran 10x slower), hence the longer pause after them.
-SETTLE_SECONDS = 0.12
-OPENBLAS_SETTLE_SECONDS = 0.5
-
-
-def _median_time(function, repeat):
-    time.sleep(SETTLE_SECONDS)
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _interleaved_medians(functions, repeat):
-    """Median seconds of each of ``functions`` (name -> (callable, context,
-    pause after it)), timed in turns, so that a slow spell of a shared
-    machine falls on all of them alike rather than on whichever ran then.
-
-    A turn times a call right after an untimed one, as calls in a loop run:
-    the first call after a pause pays for waking the idle cores and refilling
-    the caches (about 1 ms per call for torch and cyconv alike on the
-    2-vCPU reference machine), which would swamp millisecond layers."""
-    times = {name: [] for name in functions}
-    for round_ in range(repeat + 1):
-        for name, (function, context, settle) in functions.items():
-            with context():
-                function()
-                start = time.perf_counter()
-                function()
-                seconds = time.perf_counter() - start
-            time.sleep(settle)
-            if round_:  # the first round warms up
-                times[name].append(seconds)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def gemm_peak(dtype, threads, size=2048, repeat=5):

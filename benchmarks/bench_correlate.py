@@ -1,8 +1,18 @@
-"""asv benchmarks: cyconv.correlate2d beside scipy.signal.correlate2d, same parameters."""
+"""asv benchmarks: cyconv beside scipy, same parameters.
+
+cyconv.correlate2d beside scipy.signal.correlate2d, and cyconv.ndimage beside
+scipy.ndimage (skipped at commits before cyconv.ndimage existed).
+"""
 import numpy as np
+import scipy.ndimage
 import scipy.signal
 
 import cyconv
+
+try:
+    from cyconv import ndimage
+except ImportError:
+    ndimage = None
 
 
 class Correlate2D:
@@ -55,3 +65,128 @@ class Textbook:
 
     def time_scipy(self):
         scipy.signal.correlate2d(self.X, self.K, "valid")
+
+
+def _need_ndimage():
+    if ndimage is None:
+        raise NotImplementedError("no cyconv.ndimage at this commit")  # asv skips the benchmark
+
+
+class NdimageCorrelate:
+    """cyconv.ndimage.correlate against scipy.ndimage.correlate, 2048x2048."""
+
+    params = ([3, 5, 9, 15], ["reflect", "mirror"], ["float64", "float32"])
+    param_names = ["kernel", "mode", "dtype"]
+    timeout = 300
+
+    def setup(self, kernel, mode, dtype):
+        _need_ndimage()
+        rng = np.random.default_rng(0)
+        self.image = rng.standard_normal((2048, 2048)).astype(dtype)
+        self.weights = rng.standard_normal((kernel, kernel)).astype(dtype)
+
+    def time_cyconv_1thread(self, kernel, mode, dtype):
+        ndimage.correlate(self.image, self.weights, mode=mode, workers=1)
+
+    def time_cyconv_2threads(self, kernel, mode, dtype):
+        ndimage.correlate(self.image, self.weights, mode=mode, workers=2)
+
+    def time_scipy(self, kernel, mode, dtype):
+        scipy.ndimage.correlate(self.image, self.weights, mode=mode)
+
+
+class NdimageGaussianFilter:
+    """cyconv.ndimage.gaussian_filter against scipy's, 2048x2048, mode 'reflect'."""
+
+    params = ([1, 2, 4, 8], ["float64", "float32"])
+    param_names = ["sigma", "dtype"]
+    timeout = 300
+
+    def setup(self, sigma, dtype):
+        _need_ndimage()
+        self.image = np.random.default_rng(0).standard_normal((2048, 2048)).astype(dtype)
+
+    def time_cyconv_1thread(self, sigma, dtype):
+        ndimage.gaussian_filter(self.image, sigma, workers=1)
+
+    def time_cyconv_2threads(self, sigma, dtype):
+        ndimage.gaussian_filter(self.image, sigma, workers=2)
+
+    def time_scipy(self, sigma, dtype):
+        scipy.ndimage.gaussian_filter(self.image, sigma)
+
+
+class NdimageUniformFilter:
+    """cyconv.ndimage.uniform_filter against scipy's, 2048x2048, mode 'reflect'."""
+
+    params = ([3, 7, 15, 31], ["float64", "float32"])
+    param_names = ["size", "dtype"]
+    timeout = 300
+
+    def setup(self, size, dtype):
+        _need_ndimage()
+        self.image = np.random.default_rng(0).standard_normal((2048, 2048)).astype(dtype)
+
+    def time_cyconv_1thread(self, size, dtype):
+        ndimage.uniform_filter(self.image, size, workers=1)
+
+    def time_cyconv_2threads(self, size, dtype):
+        ndimage.uniform_filter(self.image, size, workers=2)
+
+    def time_scipy(self, size, dtype):
+        scipy.ndimage.uniform_filter(self.image, size)
+
+
+class NdimageVolume:
+    """A 200^3 float32 volume correlated with a 5x5x5 kernel."""
+
+    timeout = 300
+
+    def setup(self):
+        _need_ndimage()
+        rng = np.random.default_rng(0)
+        self.volume = rng.standard_normal((200, 200, 200)).astype(np.float32)
+        self.weights = rng.standard_normal((5, 5, 5)).astype(np.float32)
+
+    def time_cyconv_1thread(self):
+        ndimage.correlate(self.volume, self.weights, workers=1)
+
+    def time_cyconv_2threads(self):
+        ndimage.correlate(self.volume, self.weights, workers=2)
+
+    def time_scipy(self):
+        scipy.ndimage.correlate(self.volume, self.weights)
+
+
+class NdimageStack:
+    """300 float32 256x256 images filtered along axes (1, 2): one cyconv call
+    against a Python loop of scipy.ndimage calls, one per image."""
+
+    params = (["gaussian_filter", "correlate"],)
+    param_names = ["filter"]
+    timeout = 300
+
+    def setup(self, filter):
+        _need_ndimage()
+        rng = np.random.default_rng(0)
+        self.stack = rng.standard_normal((300, 256, 256)).astype(np.float32)
+        self.out = np.empty_like(self.stack)
+        weights = rng.standard_normal((5, 5)).astype(np.float32)
+        if filter == "gaussian_filter":
+            self.ours = lambda workers: ndimage.gaussian_filter(self.stack, 2, axes=(1, 2),
+                                                                workers=workers)
+            self.scipy_one = lambda image, out: scipy.ndimage.gaussian_filter(image, 2, output=out)
+        else:
+            self.ours = lambda workers: ndimage.correlate(self.stack, weights, axes=(1, 2),
+                                                          workers=workers)
+            self.scipy_one = lambda image, out: scipy.ndimage.correlate(image, weights, output=out)
+
+    def time_cyconv_1thread(self, filter):
+        self.ours(1)
+
+    def time_cyconv_2threads(self, filter):
+        self.ours(2)
+
+    def time_scipy_loop(self, filter):
+        for image, out in zip(self.stack, self.out):
+            self.scipy_one(image, out)

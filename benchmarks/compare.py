@@ -12,9 +12,7 @@ GFLOP/s counts 2 x outputs x taps; the peak is a float64/float32 GEMM measured
 here, one thread.
 """
 import argparse
-import importlib
 import json
-import time
 
 import numpy as np
 import scipy.ndimage
@@ -22,41 +20,19 @@ import scipy.signal
 
 import cyconv
 
+if __package__:  # imported as benchmarks.compare (asv, docs_results.py)
+    from . import _timing
+else:  # run as a script: benchmarks/ is sys.path[0]
+    import _timing
+
+gemm_peak_gflops = _timing.gemm_peak_gflops
+median_seconds = _timing.median_seconds
+optional = _timing.optional
+
 NDIMAGE_MODE = {"fill": "constant", "symm": "reflect", "wrap": "wrap"}
-
-
-def optional(module):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
 
 cv2 = optional("cv2")
 torch = optional("torch")
-
-
-def median_seconds(func, repeat, budget=None):
-    """Median of `repeat` timed calls (fewer when one call exceeds `budget` s)."""
-    func()  # warm up: page in the output, load code
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-        if budget is not None and sum(times) > budget:
-            break
-    return float(np.median(times))
-
-
-def gemm_peak_gflops(dtype, size=1024, repeat=5):
-    """One-thread GEMM speed: the practical FMA peak of one core."""
-    from threadpoolctl import threadpool_limits
-
-    a = np.random.default_rng(0).standard_normal((size, size)).astype(dtype)
-    with threadpool_limits(1):
-        seconds = median_seconds(lambda: a @ a, repeat)
-    return 2 * size ** 3 / seconds / 1e9
 
 
 def set_peer_threads(threads):

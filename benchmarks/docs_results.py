@@ -1,29 +1,29 @@
 """Measure the benchmark tables that the documentation's performance page plots.
 
-    PYTHONPATH=. python benchmarks/docs_results.py     # from the repository root
+    PYTHONPATH=. python benchmarks/docs_results.py             # from the repository root
+    PYTHONPATH=. python benchmarks/docs_results.py ndimage     # only the tables named
 
-writes ``docs/_static/benchmarks/{correlate2d,conv2d,pooling}.json``.  Each
-file is one JSON object ``{"machine": ..., <table name>: [row, ...]}`` whose
-rows are exactly those of ``compare.py --json``, ``bench_conv2d.conv2d_table``
-and ``bench_pooling.pooling_table``; ``docs/plot_benchmarks.py`` draws the
-figures from them when the docs build.  Run it on a quiet machine: the
-figures show whatever was measured here.
+writes ``docs/_static/benchmarks/{correlate2d,conv2d,pooling,ndimage}.json``.
+Each file is one JSON object ``{"machine": ..., <table name>: [row, ...]}``
+whose rows are exactly those of ``compare.py --json``,
+``bench_conv2d.conv2d_table``, ``bench_pooling.pooling_table`` and
+``bench_ndimage.py --json`` (which writes the whole ``ndimage.json`` itself);
+``docs/plot_benchmarks.py`` draws the figures from them when the docs build.
+Run it on a quiet machine: the figures show whatever was measured here.
 """
 import json
 import os
-import platform
+import sys
 
 import numpy as np
 
-from benchmarks import bench_conv2d, bench_pooling, compare
+from benchmarks import _timing, bench_conv2d, bench_ndimage, bench_pooling, compare
 
 OUTPUT_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "_static", "benchmarks")
 THREADS = (1, 2)
 
 
-def machine():
-    """A one-line description of where the numbers were taken."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}"
+machine = _timing.machine
 
 
 def save(name, tables):
@@ -33,16 +33,27 @@ def save(name, tables):
     print(f"wrote {os.path.normpath(path)}")
 
 
-def main():
+def main(names=None):
+    """Measure and save the tables in ``names`` (default: all of them)."""
+    tables = {
+        "correlate2d": lambda: {
+            "correlate2d": compare.correlate_rows([1024], [3, 5, 9, 15], ["fill"],
+                                                  [np.float64, np.float32], THREADS, repeat=5),
+            "textbook": compare.textbook_rows(repeat=5),
+        },
+        "conv2d": lambda: {"conv2d": bench_conv2d.conv2d_table(THREADS)},
+        "pooling": lambda: {"pooling": bench_pooling.pooling_table(THREADS)},
+        "ndimage": lambda: bench_ndimage.json_tables(bench_ndimage.ndimage_table(),
+                                                     bench_ndimage.peak_gflops()),
+    }
+    unknown = set(names or ()) - set(tables)
+    if unknown:
+        sys.exit(f"unknown tables {sorted(unknown)}; choose among {', '.join(tables)}")
     os.makedirs(OUTPUT_DIR, exist_ok=True)
-    save("correlate2d", {
-        "correlate2d": compare.correlate_rows([1024], [3, 5, 9, 15], ["fill"],
-                                              [np.float64, np.float32], THREADS, repeat=5),
-        "textbook": compare.textbook_rows(repeat=5),
-    })
-    save("conv2d", {"conv2d": bench_conv2d.conv2d_table(THREADS)})
-    save("pooling", {"pooling": bench_pooling.pooling_table(THREADS)})
+    for name, measure in tables.items():
+        if not names or name in names:
+            save(name, measure())
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

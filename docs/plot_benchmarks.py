@@ -131,3 +131,60 @@ def pooling_figure():
              [("torch", "torch"), ("NumPy sliding windows", "numpy")] if implementation in measured}
     _peer_figure(rows, lambda row: "float32", {"float32": "pooling, float32 (8, 64, 112, 112)"},
                  lambda row, implementation: row.get(f"{implementation} ms"), peers, results)
+
+
+def ndimage_figure():
+    """Speed-up of cyconv.ndimage over scipy.ndimage and OpenCV, by case and thread count.
+
+    Drawn from ``ndimage.json`` as written by ``benchmarks/bench_ndimage.py
+    --json``; the page shows it only when that file exists (``conf.py`` sets
+    the ``ndimage_results`` tag), and without it this draws nothing.
+    """
+    if not (RESULTS_DIR / "ndimage.json").exists():
+        return
+    results = load("ndimage")
+    rows = results["ndimage"]
+    counts = sorted({int(match[1]) for row in rows for key in row
+                     if (match := re.fullmatch(r"cyconv w(\d+)", key))})
+    panels = {}
+    for row in rows:
+        if row["group"] == "correlate":
+            title = f"correlate, {row['dtype']}"
+        elif row["group"] in ("gaussian", "uniform"):
+            title = f"{row['group']}_filter"
+        else:
+            title = "3-D volume and image stacks, float32"
+        panels.setdefault(title, []).append(row)
+    size = next((re.search(r"(\d+)\^2", row["label"])[1] for row in rows
+                 if row["group"] != "stack" and "^2" in row["label"]), None)
+    columns = 2
+    grid_rows = -(-(len(panels) + 1) // columns)
+    tallest = max(len(chosen) for chosen in panels.values())
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(10, grid_rows * (1.2 + 0.45 * tallest)),
+                             squeeze=False, sharex=True)
+    flat = list(axes.flat)
+    for axis, (title, chosen) in zip(flat, panels.items()):
+        series = {}
+        for peer, name in (("scipy", "scipy.ndimage"), ("cv2", "OpenCV")):
+            for count in counts:
+                key = peer if peer == "scipy" else f"{peer} w{count}"
+                if any(key in row for row in rows):
+                    series[f"over {name}, {thread_label(count)}"] = [
+                        ratio(row.get(key), row.get(f"cyconv w{count}")) for row in chosen]
+        if size and "volume" not in title:
+            title += f", {size}x{size}"
+        speedup_bars(axis, [row["short"] for row in chosen], series, title)
+        axis.xaxis.set_tick_params(labelbottom=True)
+    # The free panel holds the legend, the machine and the peaks.
+    legend_axis = flat[len(panels)]
+    legend_axis.axis("off")
+    handles, names = flat[0].get_legend_handles_labels()
+    legend_axis.legend(handles, names, loc="upper left", frameon=False)
+    peaks = results.get("peak_gflops", {})
+    notes = [f"measured on {results['machine']}", "above 1x: cyconv is faster"]
+    notes += [f"one-thread GEMM peak, {dtype}: {value:.0f} GFLOP/s" for dtype, value in peaks.items()]
+    legend_axis.text(0, 0.05, "\n".join(notes), fontsize="small", color="dimgray",
+                     transform=legend_axis.transAxes)
+    for axis in flat[len(panels) + 1:]:
+        axis.axis("off")
+    fig.tight_layout()
