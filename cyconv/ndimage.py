@@ -15,12 +15,25 @@ How a call is computed:
   are outer products of 1-D kernels are found and run as one pass per axis
   when that is cheaper (`cyconv._filter_plan`).
 * Integer and boolean outputs truncate a float64 sum, so they are computed
-  in float64 in scipy's own order of operations (the baseline kernels,
-  without FMA): integer results equal scipy's exactly.
+  in float64 in scipy's own order of operations, without fused multiply-adds
+  (``lines.pyx``, and the baseline correlation kernels for N-D kernels):
+  integer results equal scipy's exactly.
+* The uniform filter is scipy's running sum, in float64, for every type: its
+  cost does not grow with the window, and its results are scipy's to the bit.
 * As in scipy, multi-pass filters (Gaussian, uniform, Sobel, Prewitt) store
   each pass in the output type, and weights no larger than the float64
   epsilon are left out of an N-D correlation, so a NaN or inf under a zero
-  weight does not reach the output.
+  weight does not reach the output (such data take scipy's order).
+
+Two deliberate differences, where scipy's result is undefined:
+
+* With mode 'reflect' (or 'grid-mirror'), a kernel that reaches four or more
+  times an axis's length beyond its start makes scipy's N-D ``correlate`` and
+  ``convolve`` read memory outside the array; cyconv keeps reflecting (the
+  value of scipy's own ``correlate1d``).
+* Values that C's cast to an integer type leaves undefined (NaN, inf, and
+  values beyond int64 into unsigned outputs) are numpy's cast here; within
+  int64 every integer output wraps as scipy's compiled cast does.
 """
 import math
 import numbers

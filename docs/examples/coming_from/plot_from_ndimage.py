@@ -53,12 +53,14 @@ for name in ("sobel", "prewitt", "laplace"):
     print(f"{name:8} {ours.dtype}  identical: {np.array_equal(ours, theirs)}")
 
 # %%
-# One deliberate difference: with the ``'reflect'`` (or ``'grid-mirror'``)
-# mode, scipy's N-D ``correlate`` and ``convolve`` read memory outside the
-# array when a kernel reaches back four times the length of an axis or more
-# before its start (a 9-tap kernel with ``origin=4`` over an axis of 2
-# points, for example); cyconv uses the reflected value there, as scipy's
-# own ``correlate1d`` does.
+# Two deliberate differences, both where scipy's result is undefined: with
+# the ``'reflect'`` (or ``'grid-mirror'``) mode, scipy's N-D ``correlate``
+# and ``convolve`` read memory outside the array when a kernel reaches back
+# four times the length of an axis or more before its start (a 9-tap kernel
+# with ``origin=4`` over an axis of 2 points, for example); cyconv uses the
+# reflected value there, as scipy's own ``correlate1d`` does.  And where C's
+# cast to an integer output is undefined (NaN, inf, values beyond int64 into
+# unsigned types), cyconv gives numpy's cast; within int64 both wrap alike.
 #
 # ``output`` works as in scipy: a dtype to compute into, or an array to fill.
 
