@@ -283,9 +283,10 @@ def ndimage_correlate(x, weights, modes, cval=0.0, origins=None):
         shape[axis] = len(ix)
         outside |= (ix < 0).reshape(shape)
     padded[outside] = cval
-    for tap in np.ndindex(weights.shape):
-        window = tuple(slice(t, t + n) for t, n in zip(tap, x.shape))
-        out += weights[tap] * padded[window]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 and inf - inf are NaN, as meant
+        for tap in np.ndindex(weights.shape):
+            window = tuple(slice(t, t + n) for t, n in zip(tap, x.shape))
+            out += weights[tap] * padded[window]
     return out
 
 
