@@ -41,6 +41,7 @@ import operator
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -355,22 +356,49 @@ def _run_exact(source, steps, output, threads):
         source = target
 
 
+class _Dense(NamedTuple):
+    """A correlation pass of the tiled kernels (see `_Step` for the fields)."""
+
+    weights: np.ndarray
+    offsets: tuple
+    modes: tuple
+    fill: float
+
+    def along(self):
+        """The one axis the pass runs along, or None."""
+        axes = [a for a, n in enumerate(self.weights.shape) if n > 1]
+        return axes[0] if len(axes) == 1 else None
+
+
+class _Fused(NamedTuple):
+    """A pass along the rows and one along the columns, a block of rows at a time."""
+
+    rows: _Dense
+    columns: _Dense
+
+
 def _fast_passes(steps, source, dtype):
-    """The steps as passes: uniform steps as they are (scipy's running sum, as
-    fast as any), the others as ``(weights, offsets, modes, fill)`` for the
-    tiled kernels.
+    """The steps as `_Dense` passes of the tiled kernels, `_Step` running sums, `_Fused` pairs.
 
     A dense step with a rank-1 kernel may split into one pass per axis (its
-    plan), each keeping the step's offset along its own axis only.  Beyond
+    plan), each keeping the step's offset along its own axis only; beyond
     the edges of a later pass the earlier ones have turned the constant
-    ``fill`` into ``fill`` times the sum of their weights.
+    ``fill`` into ``fill`` times the sum of their weights.  A uniform step
+    keeps scipy's running sum where the cost model says it is cheaper than
+    the tiled taps.  A pass along the rows followed by one along the columns
+    becomes one `_Fused` pass, which saves a round trip through memory.
     """
     passes = []
     for step in steps:
         if step.kind == "uniform":
-            passes.append(step)
+            inner = math.prod(source.shape[step.axis + 1:])
+            if _filter_plan.prefer_running_sum(dtype, step.size, inner):
+                passes.append(step)
+            else:
+                passes.append(_Dense(np.full(step.weights.shape, 1.0 / step.size),
+                                     step.offsets, step.modes, step.fill))
         elif step.kind == "line":
-            passes.append((step.weights, step.offsets, step.modes, step.fill))
+            passes.append(_Dense(step.weights, step.offsets, step.modes, step.fill))
         else:
             plan = _filter_plan.plan_correlate(step.weights, source.shape, dtype,
                                                finite=lambda: all_finite(source))
@@ -378,24 +406,48 @@ def _fast_passes(steps, source, dtype):
             for part in plan.passes:
                 offsets = tuple(offset if n > 1 else 0
                                 for offset, n in zip(step.offsets, part.weights.shape))
-                passes.append((part.weights, offsets, step.modes, fill))
+                passes.append(_Dense(part.weights, offsets, step.modes, fill))
                 fill *= float(part.weights.sum())
-    return passes
+    fused = []
+    for entry in passes:
+        last = fused[-1] if fused else None
+        if (source.ndim >= 2 and isinstance(entry, _Dense) and isinstance(last, _Dense)
+                and last.along() == source.ndim - 2 and entry.along() == source.ndim - 1):
+            fused[-1] = _Fused(last, entry)
+        else:
+            fused.append(entry)
+    return fused
+
+
+def _correlate_fused(source, pair, target, threads):
+    dtype = source.dtype
+    shape = source.shape
+    planes = (-1,) + shape[-2:]
+    _simd.correlate_kernels.correlate_separable[_KERNEL_TYPE[dtype]](
+        source.reshape(planes), np.ascontiguousarray(pair.rows.weights.reshape(-1), dtype),
+        np.ascontiguousarray(pair.columns.weights.reshape(-1), dtype), target.reshape(planes),
+        pair.rows.offsets[-2], pair.columns.offsets[-1], pair.rows.modes[-2],
+        pair.columns.modes[-1], np.array([pair.rows.fill, pair.columns.fill], dtype), threads)
 
 
 def _run_fast(source, steps, output, threads):
     """Floating outputs: the passes in the output's type, in ``output`` and one buffer.
 
     The tiled kernels sum in another order than scipy, which only changes
-    rounding while the data are finite.
+    rounding while the data are finite.  Where a NaN or inf meets a zero
+    weight (which scipy leaves out) or a uniform filter (whose running sum
+    scipy lets turn the rest of a line into NaN), scipy's order is taken.
     """
     dtype = output.dtype.newbyteorder("=")
     source = np.ascontiguousarray(source, dtype=dtype)
-    if any(_has_zero_weights(step) for step in steps) and not all_finite(source):
-        # A NaN or inf meets a zero weight, which scipy leaves out.
+    passes = _fast_passes(steps, source, dtype)
+    # Uniform steps kept as running sums stay `_Step` entries; the others are taps now.
+    tiled_uniform = (sum(step.kind == "uniform" for step in steps)
+                     > sum(isinstance(entry, _Step) for entry in passes))
+    if (any(_has_zero_weights(step) for step in steps) or tiled_uniform) and \
+            not all_finite(source):
         _run_exact(source, steps, output, threads)
         return
-    passes = _fast_passes(steps, source, dtype)
     direct = (output.dtype == dtype and output.flags.c_contiguous
               and not np.may_share_memory(output, source))
     final = output if direct else memory.empty(source.shape, dtype)
@@ -405,6 +457,8 @@ def _run_fast(source, steps, output, threads):
         target = final if (len(passes) - 1 - index) % 2 == 0 else spare
         if isinstance(entry, _Step):
             _line_pass(source, entry, target, threads)
+        elif isinstance(entry, _Fused):
+            _correlate_fused(source, entry, target, threads)
         else:
             _correlate_dense(kernels, source, *entry, target, threads)
         source = target

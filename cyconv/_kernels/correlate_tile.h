@@ -35,6 +35,8 @@
 #endif
 
 #define CYCONV_TILE_ROWS 4
+/* Vectors of one output row summed side by side for a one-row kernel. */
+#define CYCONV_ROW_VECTORS 8
 #if CYCONV_VECTOR_EXT
 /* Bytes of one row of a whole tile: outputs this wide need no narrow passes. */
 #  define CYCONV_TILE_BYTES (2 * CYCONV_VEC_BYTES)
@@ -156,6 +158,31 @@ CYCONV_INLINE void NAME##_rows4(const T *src, ptrdiff_t ld_src, const T *kernel,
 CYCONV_DEFINE_NARROW(NAME##_narrow_full, T, NAME##_vec, CYCONV_VEC_BYTES)          \
 CYCONV_DEFINE_NARROW(NAME##_narrow_half, T, NAME##_half, CYCONV_VEC_BYTES / 2)    \
                                                                                   \
+/* A kernel of one row: each output row on its own, CYCONV_ROW_VECTORS       \
+   vectors of columns at a time, so that as many independent sums hide the     \
+   latency of the multiply-adds (the 4-row tile has only two per input row     \
+   here, and ran at a quarter of the FMA throughput). */                       \
+CYCONV_INLINE ptrdiff_t NAME##_one_row(const T *src, const T *kernel,            \
+        ptrdiff_t kernel_w, T *out, ptrdiff_t cols, int accumulate)               \
+{                                                                                 \
+    const ptrdiff_t wide = CYCONV_ROW_VECTORS * NAME##_lanes;                     \
+    ptrdiff_t c = 0;                                                              \
+    for (; c + wide <= cols; c += wide) {                                         \
+        NAME##_vec acc[CYCONV_ROW_VECTORS];                                       \
+        for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                              \
+            acc[v] = accumulate ? NAME##_load(out + c + v * NAME##_lanes)         \
+                                : (NAME##_vec){0};                                \
+        for (ptrdiff_t k = 0; k < kernel_w; ++k) {                                \
+            const T w = kernel[k];                                                \
+            for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                          \
+                acc[v] += NAME##_load(src + c + k + v * NAME##_lanes) * w;        \
+        }                                                                         \
+        for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                              \
+            NAME##_store(out + c + v * NAME##_lanes, acc[v]);                     \
+    }                                                                             \
+    return c;                                                                     \
+}                                                                                 \
+                                                                                  \
 static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,                 \
                  ptrdiff_t kernel_h, ptrdiff_t kernel_w,                          \
                  T *out, ptrdiff_t ld_out, ptrdiff_t rows, ptrdiff_t cols,        \
@@ -164,6 +191,21 @@ static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,               
     const ptrdiff_t tile_cols = 2 * NAME##_lanes;                                 \
     const ptrdiff_t vec_cols = cols - cols % tile_cols;                           \
     ptrdiff_t r = 0;                                                              \
+    if (kernel_h == 1) {                                                          \
+        ptrdiff_t done = cols;                                                    \
+        for (r = 0; r < rows; ++r)                                                \
+            done = NAME##_one_row(src + r * ld_src, kernel, kernel_w,             \
+                                  out + r * ld_out, cols, accumulate);            \
+        ptrdiff_t c = NAME##_narrow_full(src, ld_src, kernel, 1, kernel_w, out,   \
+                                         ld_out, rows, done, cols, accumulate);   \
+        c = NAME##_narrow_half(src, ld_src, kernel, 1, kernel_w, out, ld_out,     \
+                               rows, c, cols, accumulate);                        \
+        for (ptrdiff_t rr = 0; rr < rows; ++rr)                                   \
+            for (ptrdiff_t cc = c; cc < cols; ++cc)                               \
+                CYCONV_SCALAR_DOT(T, src, ld_src, kernel, 1, kernel_w, rr, cc,    \
+                                  out[rr * ld_out + cc], accumulate);             \
+        return;                                                                   \
+    }                                                                             \
     for (; r + CYCONV_TILE_ROWS <= rows; r += CYCONV_TILE_ROWS) {                 \
         switch (kernel_w) {                                                       \
         case 1: NAME##_rows4(src, ld_src, kernel, kernel_h, 1, out, ld_out, r, vec_cols, accumulate); break; \
