@@ -25,17 +25,20 @@ RANK1_TOLERANCE_STEPS = 64
 # streams its input and output once (PASS_SECONDS) and does one multiply-add
 # per tap (TAP_SECONDS).  Fitted by tools/calibrate_filter_plan.py over 1-D
 # passes of 3-33 taps and dense kernels 3x3-15x15 on 2048^2 images (AMD EPYC,
-# AVX-512 kernels; the fit is within 10-20 % of every point).  With these, 3x3
-# and 5x5 rank-1 kernels run dense and 7x7 and larger as passes.
-PASS_SECONDS = {np.dtype(np.float32): 0.67e-9, np.dtype(np.float64): 1.1e-9}
-TAP_SECONDS = {np.dtype(np.float32): 0.026e-9, np.dtype(np.float64): 0.046e-9}
+# AVX-512 kernels; the fit is within 10-20 % of most points, 40 % of 33-tap
+# column passes in float64).  With these, 3x3 and 5x5 rank-1 kernels run
+# dense and 7x7 and larger as passes.
+PASS_SECONDS = {np.dtype(np.float32): 0.57e-9, np.dtype(np.float64): 0.98e-9}
+TAP_SECONDS = {np.dtype(np.float32): 0.029e-9, np.dtype(np.float64): 0.049e-9}
 # scipy's running sum for the uniform filter (lines.uniform_pass), seconds
-# per output element on one core, measured on 2048^2 images: along columns
-# (16 or more neighbouring lines read in place) and along rows (lines
-# gathered a few at a time).  Its cost does not depend on the window.
+# per output element on one core, measured on 2048^2 images by the same
+# script: along columns (16 or more neighbouring lines read in place) and
+# along rows (lines gathered a few at a time).  Its cost does not depend on
+# the window: with these, columns take it from 19 taps (float32) or 7
+# (float64) on, rows from 60 (float32) or 42 (float64).
 RUNNING_SUM_SECONDS = {
-    (np.dtype(np.float32), "columns"): 0.8e-9, (np.dtype(np.float32), "rows"): 2.3e-9,
-    (np.dtype(np.float64), "columns"): 1.2e-9, (np.dtype(np.float64), "rows"): 3.5e-9,
+    (np.dtype(np.float32), "columns"): 1.1e-9, (np.dtype(np.float32), "rows"): 2.3e-9,
+    (np.dtype(np.float64), "columns"): 1.3e-9, (np.dtype(np.float64), "rows"): 3.0e-9,
 }
 # Lines side by side in lines.pyx: with fewer inner columns the lines are rows.
 RUNNING_SUM_COLUMNS = 16

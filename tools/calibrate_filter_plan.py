@@ -5,14 +5,16 @@
 Times (thread CPU time, one thread, medians) 1-D passes and dense 2-D
 correlations of a 2048x2048 image in float32 and float64, and fits
 ``seconds per element = PASS + TAP * taps`` by least squares over all of
-them, printing the fit next to each measurement.  The constants in
-``_filter_plan.PASS_SECONDS`` / ``TAP_SECONDS`` come from this script.
+them, printing the fit next to each measurement; then times scipy's running
+sum for the uniform filter along columns and along rows.  The constants in
+``_filter_plan.PASS_SECONDS`` / ``TAP_SECONDS`` / ``RUNNING_SUM_SECONDS``
+come from this script.
 """
 import time
 
 import numpy as np
 
-from cyconv import ndimage
+from cyconv import _simd, ndimage
 
 SIZE = 2048
 ONE_D_TAPS = (3, 9, 17, 33)
@@ -51,6 +53,11 @@ def main():
               " per output element")
         for name, taps, t in rows:
             print(f"  {name:22s} {t * 1e9:7.3f} ns/element   model {(per_pass + per_tap * taps) * 1e9:7.3f}")
+        kernels = _simd.line_kernels
+        for layout, shape in (("columns", (1, SIZE, SIZE)), ("rows", (SIZE, SIZE, 1))):
+            t = seconds(lambda: kernels.uniform_pass(image.reshape(shape), out.reshape(shape),
+                                                     15, -7, 1, 0.0, 1))
+            print(f"  running sum along {layout:8s} {t / image.size * 1e9:7.3f} ns/element")
 
 
 if __name__ == "__main__":
