@@ -40,6 +40,18 @@ cdef enum:
 cdef Py_ssize_t UNIFORM_COLUMNS = 512
 
 
+cdef Py_ssize_t *extension_map(Py_ssize_t offset, Py_ssize_t ext_n, Py_ssize_t n,
+                               int boundary) except NULL:
+    """A new array (free it) of the input index read at extended positions offset .. + ext_n."""
+    cdef Py_ssize_t e
+    cdef Py_ssize_t *indices = <Py_ssize_t *> malloc(max(ext_n, 1) * sizeof(Py_ssize_t))
+    if indices == NULL:
+        raise MemoryError("cannot allocate the extension map")
+    for e in range(ext_n):
+        indices[e] = source_index(e + offset, n, boundary)
+    return indices
+
+
 cdef void gather(const floating_t *src, Py_ssize_t line_stride, Py_ssize_t step,
                  Py_ssize_t lines, const Py_ssize_t *ext_src, Py_ssize_t ext_n, double fill,
                  double *ext, Py_ssize_t width) noexcept nogil:
@@ -158,7 +170,7 @@ def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
     """
     cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
     cdef Py_ssize_t size = weights.shape[0]
-    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks, n_items, item, first, lines
+    cdef Py_ssize_t ext_n = n + size - 1, block, blocks, n_items, item, first, lines
     cdef Py_ssize_t line_stride, count, buffer_len
     cdef int sym = symmetry(weights) if size > 0 else GENERAL
     cdef Py_ssize_t *ext_src = NULL
@@ -186,12 +198,10 @@ def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
     num_threads = max(1, min(num_threads, n_items))
     buffer_len = (ext_n + n) * block
     try:
-        ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
+        ext_src = extension_map(offset, ext_n, n, boundary)
         buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
-        if ext_src == NULL or buffers == NULL:
+        if buffers == NULL:
             raise MemoryError("cannot allocate the line buffers")
-        for e in range(ext_n):
-            ext_src[e] = source_index(e + offset, n, boundary)
         with nogil, parallel(num_threads=num_threads):
             buffer = buffers + omp_get_thread_num() * buffer_len
             for item in prange(n_items, schedule='dynamic'):
@@ -279,7 +289,7 @@ def uniform_pass(const floating_t[:, :, ::1] image, floating_t[:, :, ::1] out,
     positions ``l + offset`` to ``l + offset + size - 1``.
     """
     cdef Py_ssize_t outer = image.shape[0], n = image.shape[1], inner = image.shape[2]
-    cdef Py_ssize_t ext_n = n + size - 1, e, block, blocks, n_items, item, first, lines
+    cdef Py_ssize_t ext_n = n + size - 1, block, blocks, n_items, item, first, lines
     cdef Py_ssize_t count, line_stride, buffer_len
     cdef Py_ssize_t *ext_src = NULL
     cdef double *buffers = NULL
@@ -304,12 +314,10 @@ def uniform_pass(const floating_t[:, :, ::1] image, floating_t[:, :, ::1] out,
     n_items = blocks * (outer if inner >= LINES_PER_ITEM else inner)
     num_threads = max(1, min(num_threads, n_items))
     try:
-        ext_src = <Py_ssize_t *> malloc(ext_n * sizeof(Py_ssize_t))
+        ext_src = extension_map(offset, ext_n, n, boundary)
         buffers = <double *> malloc(num_threads * buffer_len * sizeof(double))
-        if ext_src == NULL or buffers == NULL:
+        if buffers == NULL:
             raise MemoryError("cannot allocate the running sums")
-        for e in range(ext_n):
-            ext_src[e] = source_index(e + offset, n, boundary)
         with nogil, parallel(num_threads=num_threads):
             buffer = buffers + omp_get_thread_num() * buffer_len
             for item in prange(n_items, schedule='dynamic'):

@@ -63,31 +63,13 @@ from functools import partial
 import numpy as np
 
 from cyconv import ndimage as _memory
-from cyconv.dask import (FILL, MIRROR, NEAREST, SYMM, WRAP, _dtype_sample, _lazy, _map_windows,
-                         chunk_threads, da)
+from cyconv.dask import FILL, _dtype_sample, _lazy, _map_windows, chunk_threads, da
 
-__all__ = [
-    "convolve",
-    "convolve1d",
-    "correlate",
-    "correlate1d",
-    "gaussian_filter",
-    "gaussian_filter1d",
-    "gaussian_gradient_magnitude",
-    "gaussian_laplace",
-    "laplace",
-    "prewitt",
-    "sobel",
-    "uniform_filter",
-    "uniform_filter1d",
-]
+__all__ = list(_memory.__all__)
 
-# How each mode extends the input beyond the array's edges; None: not at all,
-# the in-memory function pads with cval.
-_EXTENSION = {
-    "reflect": SYMM, "grid-mirror": SYMM, "mirror": MIRROR, "nearest": NEAREST,
-    "wrap": WRAP, "grid-wrap": WRAP, "constant": None, "grid-constant": None,
-}
+# How each mode extends the input beyond the array's edges (the in-memory
+# module's codes); None: not at all, the in-memory function pads with cval.
+_EXTENSION = {mode: None if code == FILL else code for mode, code in _memory._MODES.items()}
 
 
 # -- the chunking, shared by all the filters -----------------------------------------
