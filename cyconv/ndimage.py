@@ -38,6 +38,7 @@ Two deliberate differences, where scipy's result is undefined:
 import math
 import numbers
 import operator
+import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -817,11 +818,11 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
     if complex_output:
         for part, out_part, value in ((input.real, output.real, np.real(cval)),
                                       (input.imag, output.imag, np.imag(cval))):
-            step = _line_step("uniform", input.ndim, axis, np.ones(size), origin, code,
-                              _as_cval(value), size)
+            step = _line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]),
+                              origin, code, _as_cval(value), size)
             _filter(part, [step], out_part, workers)
         return output
-    step = _line_step("uniform", input.ndim, axis, np.ones(size), origin, code,
+    step = _line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]), origin, code,
                       _as_cval(cval), size)
     return _filter(input, [step], output, workers)
 
@@ -879,12 +880,35 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
     return _uniform_passes(input, filtered, output, cval, workers)
 
 
+def _box(size, length):
+    """The weights of a uniform window of ``size`` over an axis of ``length``, as a view.
+
+    The running sum reads the axis extended to ``length + size - 1`` positions
+    (as scipy's line buffer holds them); a window whose extended line could
+    not fit in this machine's memory is refused before anything is allocated
+    (scipy crashes on some: its buffer length overflows).
+    """
+    needed = 8 * (length + size - 1)
+    if needed > _physical_memory():
+        raise MemoryError(f"size {size}: a uniform filter this long needs {needed} bytes "
+                          "for each line it extends, more than this machine has")
+    return np.broadcast_to(1.0, (size,))
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no bound but the index range
+        return np.iinfo(np.intp).max // 8
+
+
 def _uniform_passes(input, filtered, output, cval, workers):
     steps = []
     for axis, size, origin, mode in filtered:
+        axis = _normalize_axis(axis, input.ndim)
         if size // 2 + origin < 0 or size // 2 + origin >= size:
             raise ValueError(f"invalid origin {origin} for a size of {size}")
-        steps.append(_line_step("uniform", input.ndim, axis, np.ones(size),
+        steps.append(_line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]),
                                 _as_origin(origin, size), _mode_code(mode), _as_cval(cval),
                                 size))
     return _filter(input, steps, output, workers)
