@@ -343,9 +343,9 @@ def _run_exact(source, steps, output, threads):
     target = output.view(np.uint8) if output.dtype == np.bool_ else output
     if source.dtype == np.bool_:
         source = source.view(np.uint8)
+    result = memory.empty(output.shape, np.float64)
     for step in steps:
         values = np.ascontiguousarray(source, dtype=np.float64)
-        result = memory.empty(values.shape, np.float64)
         if _has_zero_weights(step) and not all_finite(values):
             result[...] = _dense_leaving_out_zeros(values, step)
         elif step.kind == "dense":
@@ -811,20 +811,14 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
         raise RuntimeError(f"incorrect filter size: {size}")
     complex_output = input.dtype.kind == "c"
     output = _get_output(output, input, complex_output=complex_output)
-    if size // 2 + origin < 0 or size // 2 + origin >= size:
-        raise ValueError(f"invalid origin {origin} for a size of {size}")
-    origin = _as_origin(origin, size)
-    code = _mode_code(mode)
     if complex_output:
         for part, out_part, value in ((input.real, output.real, np.real(cval)),
                                       (input.imag, output.imag, np.imag(cval))):
-            step = _line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]),
-                              origin, code, _as_cval(value), size)
-            _filter(part, [step], out_part, workers)
+            _filter(part, [_uniform_step(input, axis, size, origin, mode, value)], out_part,
+                    workers)
         return output
-    step = _line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]), origin, code,
-                      _as_cval(cval), size)
-    return _filter(input, [step], output, workers)
+    return _filter(input, [_uniform_step(input, axis, size, origin, mode, cval)], output,
+                   workers)
 
 
 @_documented
@@ -902,15 +896,20 @@ def _physical_memory():
         return np.iinfo(np.intp).max // 8
 
 
+def _uniform_step(input, axis, size, origin, mode, cval):
+    """The step of a uniform filter of ``size`` along ``axis``, checked in scipy's order."""
+    axis = _normalize_axis(axis, input.ndim)
+    if size // 2 + origin < 0 or size // 2 + origin >= size:
+        raise ValueError(f"invalid origin {origin} for a size of {size}")
+    origin = _as_origin(origin, size)
+    code, cval = _mode_code(mode), _as_cval(cval)
+    return _line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]), origin, code,
+                      cval, size)
+
+
 def _uniform_passes(input, filtered, output, cval, workers):
-    steps = []
-    for axis, size, origin, mode in filtered:
-        axis = _normalize_axis(axis, input.ndim)
-        if size // 2 + origin < 0 or size // 2 + origin >= size:
-            raise ValueError(f"invalid origin {origin} for a size of {size}")
-        steps.append(_line_step("uniform", input.ndim, axis, _box(size, input.shape[axis]),
-                                _as_origin(origin, size), _mode_code(mode), _as_cval(cval),
-                                size))
+    steps = [_uniform_step(input, axis, size, origin, mode, cval)
+             for axis, size, origin, mode in filtered]
     return _filter(input, steps, output, workers)
 
 

@@ -40,6 +40,19 @@ cdef enum:
 cdef Py_ssize_t UNIFORM_COLUMNS = 512
 
 
+cdef bint has_work(const Py_ssize_t *image_shape, const Py_ssize_t *out_shape, Py_ssize_t size,
+                   int boundary) except -1:
+    """Check a pass's arguments (before any unchecked loop); False when there is nothing to do."""
+    if (out_shape[0] != image_shape[0] or out_shape[1] != image_shape[1]
+            or out_shape[2] != image_shape[2]):
+        raise ValueError("image and out must have the same shape")
+    if size < 1:
+        raise ValueError(f"a pass needs a window of at least 1, got {size}")
+    if not 0 <= boundary <= MIRROR:
+        raise ValueError(f"unknown boundary code {boundary}")
+    return image_shape[0] * image_shape[1] * image_shape[2] != 0
+
+
 cdef Py_ssize_t *extension_map(Py_ssize_t offset, Py_ssize_t ext_n, Py_ssize_t n,
                                int boundary) except NULL:
     """A new array (free it) of the input index read at extended positions offset .. + ext_n."""
@@ -178,13 +191,7 @@ def correlate_pass(const double[:, :, ::1] image, double[:, :, ::1] out,
     cdef double *buffer
     cdef const double *source
     cdef double *target
-    if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
-        raise ValueError("image and out must have the same shape")
-    if size < 1:
-        raise ValueError("the pass needs at least one weight")
-    if not 0 <= boundary <= MIRROR:
-        raise ValueError(f"unknown boundary code {boundary}")
-    if outer * n * inner == 0:
+    if not has_work(image.shape, out.shape, size, boundary):
         return
     # LINES_PER_ITEM lines side by side: neighbouring inner columns when
     # there are enough of them, else neighbouring outer rows.
@@ -294,13 +301,7 @@ def uniform_pass(const floating_t[:, :, ::1] image, floating_t[:, :, ::1] out,
     cdef Py_ssize_t *ext_src = NULL
     cdef double *buffers = NULL
     cdef double *buffer
-    if out.shape[0] != outer or out.shape[1] != n or out.shape[2] != inner:
-        raise ValueError("image and out must have the same shape")
-    if size < 1:
-        raise ValueError("the uniform filter needs a size of at least 1")
-    if not 0 <= boundary <= MIRROR:
-        raise ValueError(f"unknown boundary code {boundary}")
-    if outer * n * inner == 0:
+    if not has_work(image.shape, out.shape, size, boundary):
         return
     # Neighbouring inner columns side by side where there are enough, read
     # in place a row at a time; else neighbouring outer rows, gathered.

@@ -63,6 +63,7 @@ from functools import partial
 import numpy as np
 
 from cyconv import ndimage as _memory
+from cyconv.ndimage import _check_axes, _gaussian_radius, _normalize_sequence
 from cyconv.dask import FILL, _dtype_sample, _lazy, _map_windows, chunk_threads, da
 
 __all__ = list(_memory.__all__)
@@ -87,25 +88,18 @@ def _check_output(name, output):
 
 def _per_axis(value, count):
     """scipy's ``_normalize_sequence``: ``value`` for each of ``count`` axes (already checked)."""
-    if not isinstance(value, str) and np.iterable(value):
-        return list(value)
-    return [value] * count
+    return _normalize_sequence(value, count, "value")
 
 
 def _filtered_axes(axes, ndim):
     """The axes scipy filters for ``axes`` (already checked), in the order given."""
-    if axes is None:
-        return list(range(ndim))
-    if np.isscalar(axes):
-        axes = (axes,)
-    return [operator.index(axis) % ndim for axis in axes]
+    return [axis % ndim for axis in _check_axes(axes, ndim)]
 
 
 def _gaussian_radii(sigmas, truncate, radius):
     """The half-width of scipy's Gaussian kernel along each axis (0 where it skips the axis)."""
     radii = _per_axis(radius, len(sigmas))
-    return [0 if not sigma > 1e-15 else
-            int(truncate * float(sigma) + 0.5) if axis_radius is None else int(axis_radius)
+    return [_gaussian_radius(sigma, truncate, axis_radius) if sigma > 1e-15 else 0
             for sigma, axis_radius in zip(sigmas, radii)]
 
 
@@ -594,7 +588,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
     """
     def axes_halos_modes(ndim):
         # Unlike gaussian_filter, gaussian_filter1d filters whatever the sigma.
-        halo = int(truncate * float(sigma) + 0.5) if radius is None else int(radius)
+        halo = _gaussian_radius(sigma, truncate, radius)
         yield operator.index(axis) % ndim, (halo, halo), mode
     return _filter(_memory.gaussian_filter1d, input, output, workers,
                    dict(sigma=sigma, axis=axis, order=order, mode=mode, cval=cval,
