@@ -158,29 +158,42 @@ CYCONV_INLINE void NAME##_rows4(const T *src, ptrdiff_t ld_src, const T *kernel,
 CYCONV_DEFINE_NARROW(NAME##_narrow_full, T, NAME##_vec, CYCONV_VEC_BYTES)          \
 CYCONV_DEFINE_NARROW(NAME##_narrow_half, T, NAME##_half, CYCONV_VEC_BYTES / 2)    \
                                                                                   \
-/* A kernel of one row: each output row on its own, CYCONV_ROW_VECTORS       \
-   vectors of columns at a time, so that as many independent sums hide the     \
-   latency of the multiply-adds (the 4-row tile has only two per input row     \
-   here, and ran at a quarter of the FMA throughput). */                       \
-CYCONV_INLINE ptrdiff_t NAME##_one_row(const T *src, const T *kernel,            \
-        ptrdiff_t kernel_w, T *out, ptrdiff_t cols, int accumulate)               \
+/* A kernel of one row: each output row on its own, `vectors` vectors of     \
+   columns at a time, so that as many independent sums hide the latency of   \
+   the multiply-adds (the 4-row tile has only two per input row here, and    \
+   ran at a quarter of the FMA throughput).  Inlined with a constant count. */ \
+CYCONV_INLINE ptrdiff_t NAME##_row_vectors(const T *src, const T *kernel,         \
+        ptrdiff_t kernel_w, T *out, ptrdiff_t c, ptrdiff_t cols, int accumulate,  \
+        const int vectors)                                                        \
 {                                                                                 \
-    const ptrdiff_t wide = CYCONV_ROW_VECTORS * NAME##_lanes;                     \
-    ptrdiff_t c = 0;                                                              \
+    const ptrdiff_t wide = vectors * NAME##_lanes;                                \
     for (; c + wide <= cols; c += wide) {                                         \
         NAME##_vec acc[CYCONV_ROW_VECTORS];                                       \
-        for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                              \
+        for (int v = 0; v < vectors; ++v)                                         \
             acc[v] = accumulate ? NAME##_load(out + c + v * NAME##_lanes)         \
                                 : (NAME##_vec){0};                                \
         for (ptrdiff_t k = 0; k < kernel_w; ++k) {                                \
             const T w = kernel[k];                                                \
-            for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                          \
+            for (int v = 0; v < vectors; ++v)                                     \
                 acc[v] += NAME##_load(src + c + k + v * NAME##_lanes) * w;        \
         }                                                                         \
-        for (int v = 0; v < CYCONV_ROW_VECTORS; ++v)                              \
+        for (int v = 0; v < vectors; ++v)                                         \
             NAME##_store(out + c + v * NAME##_lanes, acc[v]);                     \
     }                                                                             \
     return c;                                                                     \
+}                                                                                 \
+                                                                                  \
+/* The columns of one output row in chunks of CYCONV_ROW_VECTORS vectors,    \
+   then of 4 and 2: rows a few hundred columns wide (the planes of a stack)    \
+   would otherwise leave up to half their columns to one dependent chain of   \
+   multiply-adds per vector (256-wide float32 rows: 112 of 240 columns). */    \
+CYCONV_INLINE ptrdiff_t NAME##_one_row(const T *src, const T *kernel,            \
+        ptrdiff_t kernel_w, T *out, ptrdiff_t cols, int accumulate)               \
+{                                                                                 \
+    ptrdiff_t c = NAME##_row_vectors(src, kernel, kernel_w, out, 0, cols,         \
+                                     accumulate, CYCONV_ROW_VECTORS);             \
+    c = NAME##_row_vectors(src, kernel, kernel_w, out, c, cols, accumulate, 4);   \
+    return NAME##_row_vectors(src, kernel, kernel_w, out, c, cols, accumulate, 2); \
 }                                                                                 \
                                                                                   \
 static void NAME(const T *src, ptrdiff_t ld_src, const T *kernel,                 \
