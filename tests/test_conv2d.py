@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cyconv
-from cyconv import _layers
+from cyconv import _conv_plan, _layers
 from reference import (
     col2im_reference,
     conv2d_backward_reference,
@@ -284,18 +284,19 @@ def test_results_identical_for_any_worker_count(rng, x_shape, w_shape, stride, p
             np.testing.assert_array_equal(got, want)
 
 
-def test_tiling_bounds_the_column_buffer(rng, monkeypatch):
+def test_tiling_bounds_the_column_buffer(rng):
     """Tiny buffers and tile counts force every tiling and phase path; results stay put."""
     x, weight, bias = _case_arrays(rng, (2, 3, 13, 7), (4, 3, 5, 3))
     args = dict(stride=(1, 2), padding=2, dilation=(2, 1))
     expected = cyconv.conv2d(x, weight, bias, **args)
     grad_out = rng.standard_normal(expected.shape)
     expected_grads = cyconv.conv2d_backward(grad_out, x, weight, **args)
-    monkeypatch.setattr(_layers, "COLUMN_BUFFER_BYTES", 1)
-    monkeypatch.setattr(_layers, "MAX_GRAD_SLOTS", 3)
-    np.testing.assert_allclose(cyconv.conv2d(x, weight, bias, **args), expected, rtol=1e-13)
-    for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, **args), expected_grads):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    with _conv_plan.tuned(column_buffer_bytes=1, max_grad_slots=3, forced="gemm"):
+        assert cyconv.conv2d_plan(x.shape, weight.shape, **args).settings["tile_rows"] == 1
+        np.testing.assert_allclose(cyconv.conv2d(x, weight, bias, **args), expected, rtol=1e-13)
+        for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, **args),
+                             expected_grads):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
@@ -304,31 +305,38 @@ def test_tiling_bounds_the_column_buffer(rng, monkeypatch):
 ])
 def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_shape, stride,
                                                   padding):
-    """Past TILED_MAX_COPY_BYTES the tiled kernel, which copies whole images,
+    """Past tiled_max_copy_bytes the tiled kernel, which copies whole images,
     gives way to im2col + GEMM, with the same results."""
     x, weight, bias = _case_arrays(rng, x_shape, w_shape)
     grad_out = rng.standard_normal(cyconv.conv2d(x, weight, bias, stride, padding).shape)
     expected = (cyconv.conv2d(x, weight, bias, stride, padding),
                 *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
-    monkeypatch.setattr(_layers, "TILED_MAX_COPY_BYTES", 0)
 
     def refuse(*args):
         raise AssertionError("the tiled kernel ran")
 
     monkeypatch.setattr(_layers._kernels, "tiled_forward", refuse)
-    got = (cyconv.conv2d(x, weight, bias, stride, padding),
-           *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
+    with _conv_plan.tuned(tiled_max_copy_bytes=0):
+        for which in _conv_plan.PASSES:
+            assert cyconv.conv2d_plan(x_shape, w_shape, stride, padding,
+                                      which=which).algorithm == "gemm"
+        got = (cyconv.conv2d(x, weight, bias, stride, padding),
+               *cyconv.conv2d_backward(grad_out, x, weight, stride, padding))
     for got_part, want_part in zip(got, expected):
         np.testing.assert_allclose(got_part, want_part, rtol=1e-12, atol=1e-12)
 
 
+# Winograd for every layer of 16+ channels it can compute, small images too
+# (by default they stay on the tiled kernel, the padded work items wasting
+# what Winograd saves).
+WINOGRAD_ON_SMALL_IMAGES = dict(winograd_max_work=float("inf"), winograd_min_tiles=0,
+                                winograd_min_items=0)
+
+
 @pytest.fixture
-def always_winograd(monkeypatch):
-    """Winograd for every layer it can compute, small images too (by default
-    they stay direct, the padded work items wasting what Winograd saves)."""
-    monkeypatch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
-    monkeypatch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
-    monkeypatch.setattr(_layers, "WINOGRAD_MIN_ITEMS", 0)
+def always_winograd():
+    with _conv_plan.tuned(**WINOGRAD_ON_SMALL_IMAGES):
+        yield
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", WINOGRAD_CASES)
@@ -382,14 +390,14 @@ def test_winograd_runs_and_matches_the_tiled_kernel(rng, monkeypatch, always_win
 
     got = run()
     assert calls == ["winograd_forward"] * 2 and len(grad_calls) == 1
-    size = _layers.WINOGRAD_SIZES[np.dtype(dtype)]
-    monkeypatch.setattr(_layers, "WINOGRAD_ITEM_BYTES",   # one row of tiles
-                        _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype), size))
-    monkeypatch.setattr(_layers, "WINOGRAD_GRAD_ITEM_BYTES",
-                        _layers._winograd_row_bytes(24, 20, 10, np.dtype(dtype), 2))
-    small_items = run()
-    monkeypatch.setattr(_layers, "WINOGRAD_MIN_CHANNELS", 10**9)
-    tiled = run()
+    size = _conv_plan.current_tuning().winograd_size(np.dtype(dtype))
+    row_bytes = _conv_plan.winograd_row_bytes(24, 20, 10, np.dtype(dtype), size)
+    grad_row_bytes = _conv_plan.winograd_row_bytes(24, 20, 10, np.dtype(dtype), 2)
+    with _conv_plan.tuned(winograd_item_bytes=row_bytes,   # one row of tiles
+                          winograd_grad_item_bytes=grad_row_bytes):
+        small_items = run()
+    with _conv_plan.forced("tiled"):
+        tiled = run()
     assert len(calls) == 4 and len(grad_calls) == 2
     for got_part, small_part, tiled_part in zip(got, small_items, tiled):
         np.testing.assert_allclose(small_part, got_part, rtol=tolerance, atol=tolerance)
@@ -607,10 +615,10 @@ def test_winograd_tile_size_by_type(rng, monkeypatch, always_winograd):
 def test_winograd_4x4_in_float32_when_asked(rng, monkeypatch, always_winograd):
     """The fused kernels compile F(4x4, 3x3) for float32 too: right to its
     rounding (transforms scaling by up to 100) when a caller selects it."""
-    monkeypatch.setitem(_layers.WINOGRAD_SIZES, np.dtype(np.float32), 4)
     calls = _count_calls(monkeypatch, "winograd_forward")
     x, weight, bias = _case_arrays(rng, (2, 32, 9, 11), (34, 16, 3, 3), np.float32)
-    out = cyconv.conv2d(x, weight, bias, padding=(1, 2), groups=2)
+    with _conv_plan.tuned(winograd_size_float32=4):
+        out = cyconv.conv2d(x, weight, bias, padding=(1, 2), groups=2)
     want = conv2d_reference(x.astype(np.float64), weight.astype(np.float64),
                             bias.astype(np.float64), (1, 1), (1, 1, 2, 2), (1, 1), 2)
     assert calls == ["winograd_forward"]
@@ -633,11 +641,11 @@ def test_winograd_float64_overflow_falls_back_to_the_direct_sums(rng, monkeypatc
 
 
 @pytest.fixture
-def always_pointwise(monkeypatch):
+def always_pointwise():
     """The register-tiled pointwise kernel for every float32 1x1 layer, in
     chunks of 32 pixels (a whole number of tiles at every instruction set)."""
-    monkeypatch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 32)
-    monkeypatch.setattr(_layers, "POINTWISE_MIN_PIXELS", 1)
+    with _conv_plan.tuned(pointwise_chunk_pixels=32, pointwise_min_pixels=1):
+        yield
 
 
 @pytest.mark.parametrize("x_shape, w_shape, groups", [
@@ -679,9 +687,10 @@ def test_pointwise_kernel_by_default_on_float32_layers(rng, monkeypatch):
         rtol=1e-5, atol=1e-5)
     cyconv.conv2d(x.astype(np.float64), weight, bias)
     cyconv.conv2d(x[:, :, :6, :6], weight, bias)
-    many = np.ones((1, _layers.POINTWISE_MAX_CHANNELS + 1, 8, 8), np.float32)
+    many = np.ones((1, _conv_plan.current_tuning().pointwise_max_channels + 1, 8, 8),
+                   np.float32)
     cyconv.conv2d(many, np.ones((4, many.shape[1], 1, 1), np.float32))
-    # float64, planes below POINTWISE_MIN_PIXELS, too many channels: GEMM.
+    # float64, planes below pointwise_min_pixels, too many channels: GEMM.
     assert calls == ["pointwise_forward"]
 
 
@@ -698,10 +707,9 @@ def test_property_pointwise_kernel_matches_reference(batch, groups, in_per_group
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, groups * in_per_group, height, width)).astype(np.float32)
     weight = rng.standard_normal((groups * out_per_group, in_per_group, 1, 1)).astype(np.float32)
-    with pytest.MonkeyPatch.context() as patch:   # always_pointwise, per example
-        patch.setattr(_layers, "POINTWISE_CHUNK_PIXELS", 40)
-        patch.setattr(_layers, "POINTWISE_MIN_PIXELS", 1)
-        patch.setattr(_layers, "MIN_WORK_ITEMS", 1)   # or chunks shrink to 32
+    with pytest.MonkeyPatch.context() as patch, _conv_plan.tuned(
+            pointwise_chunk_pixels=40, pointwise_min_pixels=1,
+            min_work_items=1):   # or chunks shrink to 32
         calls = _count_calls(patch, "pointwise_forward")
         out = cyconv.conv2d(x, weight, None, groups=groups, workers=2)
         grad_x = cyconv.conv2d_backward(out, x, weight, groups=groups, workers=2)[0]
@@ -818,9 +826,7 @@ def test_property_winograd_matches_reference(batch, groups, in_per_group, out_pe
     weight = rng.standard_normal((groups * out_per_group, in_per_group, 3, 3)).astype(dtype)
     pads = (padding[0], padding[0], padding[1], padding[1])
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
-    with pytest.MonkeyPatch.context() as patch:   # always_winograd, per example
-        patch.setattr(_layers, "WINOGRAD_MAX_WORK", float("inf"))
-        patch.setattr(_layers, "WINOGRAD_MIN_TILES", 0)
+    with _conv_plan.tuned(**WINOGRAD_ON_SMALL_IMAGES):
         out = cyconv.conv2d(x, weight, None, 1, padding, 1, groups, workers=2)
         grads = cyconv.conv2d_backward(out, x, weight, 1, padding, 1, groups, workers=2)
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, (1, 1), pads, (1, 1),
