@@ -129,6 +129,12 @@ def _threads(threads, cells):
     return threads if cells >= PARALLEL_MIN_CELLS else 1
 
 
+def _is_global(plane_shape, window):
+    """Whether the only window is the whole plane (global pooling)."""
+    kernel, _, padding, dilation = window
+    return tuple(kernel) == tuple(plane_shape) and padding == (0, 0) and dilation == (1, 1)
+
+
 def _pooling_input(x, window, ceil_mode):
     """``x`` as planes ``(P, H, W)``, with its leading axes and the output's H and W."""
     x = as_float_array(x, "x")
@@ -228,8 +234,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         indices = memory.empty(out.shape, np.int64)
         _kernels.max_pool2d_indexed(planes, out, indices, *window, threads)
         return out.reshape(leading + out_shape), indices.reshape(leading + out_shape)
-    unused_scale = np.ones((1, 1), dtype=planes.dtype)
-    _kernels.pool2d(planes, out, True, *window, unused_scale, threads)
+    if _is_global(planes.shape[-2:], window):
+        _kernels.global_pool2d(planes.reshape(planes.shape[0], -1), out.reshape(-1), True, 1.0,
+                               threads)
+    else:
+        unused_scale = np.ones((1, 1), dtype=planes.dtype)
+        _kernels.pool2d(planes, out, True, *window, unused_scale, threads)
     return out.reshape(leading + out_shape)
 
 
@@ -361,7 +371,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     scale = window_scale(counts, divisor_override, planes.dtype)
     out = memory.empty((planes.shape[0],) + out_shape, planes.dtype)
     threads = _threads(threads, planes.size + out.size)
-    _kernels.pool2d(planes, out, False, *window, scale, threads)
+    if _is_global(planes.shape[-2:], window):
+        _kernels.global_pool2d(planes.reshape(planes.shape[0], -1), out.reshape(-1), False,
+                               float(scale[0, 0]), threads)
+    else:
+        _kernels.pool2d(planes, out, False, *window, scale, threads)
     return out.reshape(leading + out_shape)
 
 

@@ -85,6 +85,30 @@ def test_avg_pool2d_propagates_nan(rng):
     assert np.isnan(out[1, 1]) and np.isnan(out).sum() == 1
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 7, 7), (4, 1, 1), (3, 33), (2, 5, 16, 16)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_pooling_matches_reference(rng, shape, dtype):
+    """A window as large as the plane (global pooling) takes its own kernel:
+    the reference's values, NaN propagated by the maximum, any workers."""
+    x = tied_input(rng, shape).astype(dtype)
+    kernel = shape[-2:]
+    expected_max, _ = max_pool2d_ref(planes(x), kernel, kernel, (0, 0), (1, 1), False)
+    expected_avg = avg_pool2d_ref(planes(x), kernel, kernel, (0, 0), False, True, None)
+    assert np.isnan(expected_max).any()
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    for workers in (1, 2):
+        out_max = cyconv.max_pool2d(x, kernel, workers=workers)
+        out_avg = cyconv.avg_pool2d(x, kernel, divisor_override=None, workers=workers)
+        assert out_max.shape == out_avg.shape == shape[:-2] + (1, 1)
+        assert out_max.dtype == out_avg.dtype == dtype
+        np.testing.assert_array_equal(planes(out_max), expected_max)
+        np.testing.assert_allclose(planes(out_avg), expected_avg, rtol=tolerance, atol=tolerance)
+    scaled = cyconv.avg_pool2d(x, kernel, divisor_override=3)
+    np.testing.assert_allclose(planes(scaled),
+                               avg_pool2d_ref(planes(x), kernel, kernel, (0, 0), False, True, 3),
+                               rtol=tolerance, atol=tolerance)
+
+
 def test_textbook_examples():
     X = np.arange(9.0).reshape(3, 3)
     np.testing.assert_array_equal(cyconv.max_pool2d(X, 2, stride=1), [[4, 5], [7, 8]])
