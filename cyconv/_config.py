@@ -34,6 +34,8 @@ def resolve_workers(workers):
         ) from None
     if workers == 0:
         raise ValueError("workers must not be zero")
+    if 0 < workers <= OVERSUBSCRIPTION * openmp_threads:
+        return workers   # within the cap without asking the OS (os.cpu_count reads /sys)
     if workers < 0:
         cpus = os.cpu_count() or 1
         if workers < -cpus:

@@ -28,6 +28,8 @@ def as_int(value, name, minimum=None):
 
 def as_pair(value, name, minimum=None):
     """An int or a sequence of one or two ints as a pair ``(for_rows, for_columns)``."""
+    if type(value) is int and (minimum is None or value >= minimum) and abs(value) <= INDEX_LIMIT:
+        return value, value   # the common case, without the general checks' cost
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an int or a pair of ints, not {value!r}")
     try:
@@ -53,6 +55,9 @@ def as_pair(value, name, minimum=None):
     return pair
 
 
+_NATIVE_FLOATS = {np.dtype(np.float32), np.dtype(np.float64)}
+
+
 def layer_dtype(**arrays):
     """The computing dtype of the layer functions for the given named arrays (None skipped).
 
@@ -61,6 +66,9 @@ def layer_dtype(**arrays):
     in float64; complex and non-numeric inputs raise `TypeError`.
     """
     present = {name: array for name, array in arrays.items() if array is not None}
+    dtypes = {array.dtype for array in present.values()}
+    if len(dtypes) == 1 and dtypes <= _NATIVE_FLOATS:
+        return dtypes.pop()   # one float type: no promotion to work out
     for name, array in present.items():
         if array.dtype.kind == "c":
             raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
