@@ -471,8 +471,10 @@ def _tiled_phases(layer, tuning):
 
 
 def _pointwise(layer, tuning):
-    if not _is_pointwise(layer):
-        return _cannot("needs a 1x1 kernel, stride 1 and no padding")
+    """1x1 layers without padding; a strided one on its subsampled input
+    (a copy of 1 / (stride_h * stride_w) of it, as gemm's im2col makes)."""
+    if _kernel(layer) != (1, 1) or layer.padding != ((0, 0), (0, 0)):
+        return _cannot("needs a 1x1 kernel and no padding")
     if layer.dtype not in tuning.pointwise_types:
         return _costly(f"{layer.dtype}: one GEMM per tile is faster")
     if _in_per_group(layer) > tuning.pointwise_max_channels:
@@ -486,9 +488,11 @@ def _pointwise(layer, tuning):
                        f"pointwise_min_pixels={tuning.pointwise_min_pixels}")
     chunk = min(tuning.pointwise_chunk_pixels, plane,
                 max(32, -(-plane * batch // tuning.min_work_items // 32) * 32))
-    return ({"chunk_pixels": chunk},
-            f"1x1, {_in_per_group(layer)} input channels per group: the register tile on "
-            "the input gathered tile by tile")
+    reason = (f"1x1, {_in_per_group(layer)} input channels per group: the register tile on "
+              "the input gathered tile by tile")
+    if layer.stride != (1, 1):
+        reason += f", subsampled by {layer.stride} first"
+    return {"chunk_pixels": chunk, "subsample": layer.stride}, reason
 
 
 def _gemm(layer, tuning):

@@ -221,6 +221,9 @@ def _run_forward(plan, x, weight, bias, out, threads):
                                settings["images_per_copy"], settings["rows_per_item"],
                                taps_per_pass, threads)
     elif algorithm == "pointwise":
+        step_h, step_w = settings["subsample"]
+        if (step_h, step_w) != (1, 1):
+            x = np.ascontiguousarray(x[:, :, ::step_h, ::step_w])
         # A 1x1 kernel's taps are its input channels.
         taps = np.arange(weight.shape[1], dtype=np.intp)
         _kernels.pointwise_forward(x, _packed_weight(weight, groups, dtype, threads, taps), bias,

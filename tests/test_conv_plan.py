@@ -64,8 +64,10 @@ TABLE = [
     ((1, 8, 6, 6), (8, 8, 1, 1), {}, F32, "forward", "gemm",
      "fewer than pointwise_min_pixels"),
     ((1, 8, 32, 32), (8, 8, 1, 1), {}, F64, "forward", "gemm", "its own column matrix"),
-    ((1, 8, 32, 32), (8, 8, 1, 1), dict(stride=2), F32, "forward", "gemm",
-     "needs a 1x1 kernel, stride 1 and no padding"),
+    ((1, 8, 32, 32), (8, 8, 1, 1), dict(stride=2), F32, "forward", "pointwise",
+     "subsampled by (2, 2) first"),
+    ((1, 8, 32, 32), (8, 8, 1, 1), dict(padding=1), F32, "forward", "gemm",
+     "needs a 1x1 kernel and no padding"),
     ((1, 64, 32, 32), (64, 64, 3, 3), dict(stride=2, padding=1), F64, "forward", "gemm",
      "im2col of a tile of output rows"),
     # The input gradient: the forward algorithms on the transposed layer.
@@ -174,6 +176,7 @@ FORCED_LAYERS = [
     ((2, 16, 9, 11), (20, 16, 3, 3), dict(padding=1)),
     ((2, 6, 13, 12), (8, 6, 7, 7), dict(stride=2, padding=3)),
     ((2, 12, 7, 9), (10, 12, 1, 1), {}),
+    ((2, 12, 11, 8), (10, 12, 1, 1), dict(stride=(2, 3))),
     ((1, 6, 10, 8), (10, 3, 3, 3), dict(padding=(0, 2), groups=2)),
     ((2, 4, 11, 10), (4, 4, 3, 2), dict(padding=2, dilation=(2, 1))),
 ]
