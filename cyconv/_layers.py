@@ -46,7 +46,11 @@ from cyconv._validation import (
     window_count,
 )
 
-_kernels = _simd.kernels("im2col")
+_gemm = _simd.kernels("conv_gemm")
+_direct = _simd.kernels("conv_direct")
+_tiled = _simd.kernels("conv_tiled")
+_winograd = _simd.kernels("conv_winograd")
+_pointwise = _simd.kernels("conv_pointwise")
 
 # Per-thread column buffer: bounded, and small enough to stay in the L3 cache
 # between im2col writing it and the GEMM reading it.
@@ -292,9 +296,9 @@ def _packed_weight(weight, groups, dtype, threads, taps):
     """(groups, blocks, taps, CONV_BLOCK): tiled_forward's weight layout, of
     the taps ``taps`` of a kernel (flat indices into ``weight[0]``)."""
     per_group = weight.shape[0] // groups
-    block = _kernels.CONV_BLOCK
+    block = _tiled.CONV_BLOCK
     packed = memory.empty((groups, -(-per_group // block), len(taps), block), dtype)
-    _kernels.pack_weight(weight.astype(dtype, copy=False).reshape(groups, per_group, -1), taps,
+    _tiled.pack_weight(weight.astype(dtype, copy=False).reshape(groups, per_group, -1), taps,
                          packed, threads)
     return packed
 
@@ -353,7 +357,7 @@ def _winograd_tile_rows(kernel, dilation, in_per_group, out_per_group, out_shape
     if row_bytes > 8 * WINOGRAD_ITEM_BYTES:
         return None
     rows = _winograd_item_rows(batch, tiles_h, row_bytes, WINOGRAD_ITEM_BYTES)
-    tile = _kernels.CONV_TILE_BYTES // dtype.itemsize
+    tile = _tiled.CONV_TILE_BYTES // dtype.itemsize
 
     def slots(rows):
         return -(-rows * row_tiles // tile) * tile
@@ -379,10 +383,10 @@ def _winograd_weight(weight, groups, dtype, size, threads):
     """winograd_forward's transformed weights for F(size x size, 3x3),
     tiled_forward's packing of them."""
     out_per_group = weight.shape[0] // groups
-    block = _kernels.CONV_BLOCK
+    block = _tiled.CONV_BLOCK
     packed = memory.empty((groups * (size + 2) ** 2, -(-out_per_group // block), weight.shape[1],
                            block), dtype)
-    _kernels.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
+    _winograd.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
     return packed
 
 
@@ -407,7 +411,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
         # channel, over a tile_rows-long row of tiles: passes sized the same.
         tiles = tile_rows * _winograd_row_tiles(out.shape[3], size)
         pass_taps = max(1, min(in_per_group, TILED_PASS_BYTES // (tiles * dtype.itemsize)))
-        nonfinite = _kernels.winograd_forward(
+        nonfinite = _winograd.winograd_forward(
             x, _winograd_weight(weight, groups, dtype, size, threads), bias, out, padding,
             groups, tile_rows, pass_taps, threads)
         if nonfinite == 0:
@@ -416,7 +420,7 @@ def _stride1_forward(x, weight, bias, out, kernel, padding, dilation, groups, th
         taps = np.arange(weight[0].size, dtype=np.intp)
     packed = _packed_weight(weight, groups, dtype, threads, taps)
     taps_per_pass = max(1, pass_channels * len(taps) // in_per_group)
-    _kernels.tiled_forward(x, packed, taps, bias, out, kernel, phases, padding, dilation,
+    _tiled.tiled_forward(x, packed, taps, bias, out, kernel, phases, padding, dilation,
                            chunk_images, rows, taps_per_pass, threads)
 
 
@@ -439,11 +443,11 @@ def _winograd_grad_weight(conv, grad_output, x, threads):
     slots = max(1, min(items, MAX_GRAD_SLOTS, WINOGRAD_GRAD_SLOTS_BYTES // slot_bytes))
     partial = memory.empty((slots, conv.groups * 16, in_per_group, out_per_group), dtype)
     with _blas.single_threaded():
-        _kernels.winograd_grad_products(x, grad_output, partial,
+        _winograd.winograd_grad_products(x, grad_output, partial,
                                         (conv.padding[0][0], conv.padding[1][0]), conv.groups,
                                         tile_rows, threads)
     grad_weight = np.empty(conv.weight.shape, dtype)
-    _kernels.winograd_grad_weight(partial, grad_weight, threads)
+    _winograd.winograd_grad_weight(partial, grad_weight, threads)
     return grad_weight if all_finite(grad_weight) else None
 
 
@@ -508,7 +512,7 @@ def _pointwise_forward(x, weight, bias, out, groups, threads):
                 max(32, -(-plane * batch // MIN_WORK_ITEMS // 32) * 32))
     # A 1x1 kernel's taps are its input channels.
     taps = np.arange(weight.shape[1], dtype=np.intp)
-    _kernels.pointwise_forward(x, _packed_weight(weight, groups, out.dtype, threads, taps), bias,
+    _pointwise.pointwise_forward(x, _packed_weight(weight, groups, out.dtype, threads, taps), bias,
                                out, chunk, threads)
 
 
@@ -632,7 +636,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
     bias = np.empty(0, dtype) if conv.bias is None else _native(conv.bias, dtype)
     top_left = (conv.padding[0][0], conv.padding[1][0])
     if _uses_direct_kernel(conv):
-        _kernels.direct_forward(x, _native(conv.weight, dtype), bias, out, conv.stride,
+        _direct.direct_forward(x, _native(conv.weight, dtype), bias, out, conv.stride,
                                 top_left, conv.dilation, conv.groups, threads)
         return _unbatch(out, conv.batched)
     phase_kernel = _phase_kernel(conv)
@@ -650,7 +654,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, w
         return _unbatch(out, conv.batched)
     weight = _native(conv.weight, dtype).reshape(conv.weight.shape[0], -1)
     with _blas.single_threaded():
-        _kernels.gemm_forward(x, weight, bias, out, conv.kernel, conv.stride, top_left,
+        _gemm.gemm_forward(x, weight, bias, out, conv.kernel, conv.stride, top_left,
                               conv.dilation, conv.groups, _tile_rows(conv, pointwise),
                               pointwise, dtype in PIXEL_MAJOR_TYPES, threads)
     return _unbatch(out, conv.batched)
@@ -727,7 +731,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
                                 dtype=dtype)
         grad_b_parts = np.empty((x.shape[0], out_channels), dtype=dtype)
         weight = _native(conv.weight, dtype)
-        _kernels.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
+        _direct.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
                                  conv.stride, top_left, conv.dilation, conv.groups,
                                  all_finite(weight), threads)
         grad_weight = grad_w_parts.sum(axis=0).reshape(conv.weight.shape)
@@ -751,7 +755,7 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     out_per_group = weight.shape[0] // conv.groups
     grad_w_slots = np.zeros((slots, conv.groups, weight.shape[1], out_per_group), dtype=dtype)
     with _blas.single_threaded():
-        _kernels.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots, conv.kernel,
+        _gemm.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots, conv.kernel,
                                conv.stride, top_left, conv.dilation, conv.groups, tile_rows,
                                phases, pointwise, with_grad_x, threads)
     grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(conv.weight.shape)
@@ -818,7 +822,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
                       x.shape[0] * depth * out_hw[0] * out_hw[1])
     cols = memory.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype)
     if cols.size:
-        _kernels.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
+        _gemm.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
     return _unbatch(cols, batched)
 
 
@@ -880,6 +884,6 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1, *, w
     check_index_range(f"col2im: output_size={output_size}", math.prod(image_shape))
     image = np.zeros(image_shape, dtype=dtype)
     if image.size:
-        _kernels.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,
+        _gemm.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,
                         threads)
     return _unbatch(image, batched)

@@ -1,6 +1,9 @@
-# The register-tiled multi-channel convolution of conv_tile.h (each module
-# that cimports it compiles its own static copy at its instruction-set level).
+# The register-tiled multi-channel convolution of conv_tile.h and its
+# float/double trampoline (each module that cimports it compiles its own
+# static copy at its instruction-set level).
 from libc.stddef cimport ptrdiff_t
+
+from cyconv._kernels.fused cimport floating_t
 
 cdef extern from "conv_tile.h" nogil:
     const int CYCONV_CONV_BLOCK
@@ -15,3 +18,16 @@ cdef extern from "conv_tile.h" nogil:
                               Py_ssize_t ld_out)
     void cyconv_gather_tiles(char *dst, const char *src, Py_ssize_t rows,
                              Py_ssize_t src_stride, Py_ssize_t bytes)
+
+
+cdef inline void conv_tile(const floating_t *src, const ptrdiff_t *offsets, Py_ssize_t taps,
+                           Py_ssize_t taps_per_pass, const floating_t *weights,
+                           Py_ssize_t start, Py_ssize_t count, floating_t *out,
+                           Py_ssize_t ld_out) noexcept nogil:
+    if floating_t is float:
+        cyconv_conv_tile_f32(src, offsets, taps, taps_per_pass, weights, start, count, out,
+                             ld_out)
+    else:
+        cyconv_conv_tile_f64(src, offsets, taps, taps_per_pass, weights, start, count, out,
+                             ld_out)
+

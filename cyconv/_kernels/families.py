@@ -2,7 +2,7 @@
 
 ``setup.py`` reads this file with ``runpy.run_path`` (it must not import the
 package, which is not built yet) and, for every family and level, writes the
-module ``<family>_<level>.pyx`` (one line: ``include "<family>.pyx"``) and
+module ``<family>_<level>.pyx`` (a comment and ``include "<family>.pyx"``) and
 compiles it with the level's flags; ``cyconv/_simd.py`` imports the same
 names to pick the modules at run time.  Plain Python: no imports.
 """
@@ -13,7 +13,11 @@ SIMD_FAMILIES = (
     "correlate",
     "lines",
     "pooling",
-    "im2col",
+    "conv_gemm",
+    "conv_direct",
+    "conv_tiled",
+    "conv_winograd",
+    "conv_pointwise",
 )
 
 # Level -> the compiler flags of its modules, narrowest first.  The baseline
