@@ -10,12 +10,12 @@ are laid out by conv_tiled's pack_weight.  The conventions every conv_*
 module follows are in conv_common.pxd.
 """
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.stddef cimport ptrdiff_t
 
 from cyconv._kernels.conv_common cimport reused_scratch, round_up
 from cyconv._kernels.conv_tile cimport (
-    CYCONV_CONV_BLOCK, CYCONV_CONV_TILE_BYTES, conv_tile, cyconv_gather_tiles,
+    CYCONV_CONV_BLOCK, CYCONV_CONV_TILE_BYTES, channel_offsets, conv_tile, cyconv_gather_tiles,
 )
 from cyconv._kernels.correlate_tile cimport copy_row
 from cyconv._kernels.fused cimport floating_t
@@ -47,7 +47,7 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
     # (whole tiles: every part starts on a cache line).
     cdef Py_ssize_t thread_len = CYCONV_CONV_BLOCK * tile + in_per_group * round_up(chunk_pixels,
                                                                                    tile)
-    cdef Py_ssize_t item, n, first, count, tiles, t, done, group, block, used, co, c, r, j
+    cdef Py_ssize_t item, n, first, count, tiles, t, done, group, block, used, co, r, j
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t shift
     cdef const floating_t *tile_inputs
@@ -56,11 +56,7 @@ def pointwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
     cdef floating_t *inputs
     cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
-    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
-    if offsets == NULL:
-        raise MemoryError("cannot allocate the channel offsets")
-    for c in range(in_per_group):
-        offsets[c] = c * tile
+    cdef ptrdiff_t *offsets = channel_offsets(in_per_group, tile)
     try:
         with nogil, parallel(num_threads=num_threads):
             results = buffers + omp_get_thread_num() * thread_len

@@ -25,7 +25,9 @@ from cyconv._kernels import memory
 
 from cyconv._kernels.blas cimport gemm
 from cyconv._kernels.conv_common cimport reused_scratch, round_up
-from cyconv._kernels.conv_tile cimport CYCONV_CONV_BLOCK, CYCONV_CONV_TILE_BYTES, conv_tile
+from cyconv._kernels.conv_tile cimport (
+    CYCONV_CONV_BLOCK, CYCONV_CONV_TILE_BYTES, channel_offsets, conv_tile,
+)
 from cyconv._kernels.correlate_tile cimport copy_row
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
@@ -251,7 +253,7 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef Py_ssize_t thread_len = round_up(
         inputs_len + products_len + size * ld_out + size * size * part_len, line)
     cdef Py_ssize_t items = batch * row_chunks, item, n, ty0, tile_rows, tiles, group
-    cdef Py_ssize_t c, k, y, block, xi
+    cdef Py_ssize_t k, y, block, xi
     cdef Py_ssize_t nonfinite = 0
     cdef bint has_bias = bias.shape[0] > 0
     cdef floating_t *inputs
@@ -260,12 +262,8 @@ def winograd_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :,
     cdef floating_t *parts
     cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
-    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(in_per_group * sizeof(ptrdiff_t))
+    cdef ptrdiff_t *offsets = channel_offsets(in_per_group, ld_tiles)
     try:
-        if offsets == NULL:
-            raise MemoryError("cannot allocate the channel offsets")
-        for c in range(in_per_group):
-            offsets[c] = c * ld_tiles
         with nogil, parallel(num_threads=num_threads):
             inputs = buffers + omp_get_thread_num() * thread_len
             products = inputs + inputs_len
