@@ -35,7 +35,7 @@ import numpy as np
 from cyconv import _simd
 
 # The tiled kernel's module: its tile of pixels sizes Winograd's work items.
-_TILED = _simd.kernels("im2col")
+_TILED = _simd.kernels("conv_tiled")
 
 ALGORITHMS = ("direct", "winograd", "tiled", "tiled_phases", "pointwise", "gemm")
 PASSES = ("forward", "grad_input", "grad_weight")

@@ -24,7 +24,12 @@ from cyconv._validation import (
     window_count,
 )
 
-_kernels = _simd.kernels("im2col")
+# One compiled module per algorithm, at the selected SIMD level.
+_direct = _simd.kernels("conv_direct")
+_gemm = _simd.kernels("conv_gemm")
+_pointwise = _simd.kernels("conv_pointwise")
+_tiled = _simd.kernels("conv_tiled")
+_winograd = _simd.kernels("conv_winograd")
 
 _Conv = namedtuple(
     "_Conv", "batched x weight bias dtype kernel stride padding dilation groups out_shape"
@@ -152,9 +157,9 @@ def _packed_weight(weight, groups, dtype, threads, taps):
     """(groups, blocks, taps, CONV_BLOCK): tiled_forward's weight layout, of
     the taps ``taps`` of a kernel (flat indices into ``weight[0]``)."""
     per_group = weight.shape[0] // groups
-    block = _kernels.CONV_BLOCK
+    block = _tiled.CONV_BLOCK
     packed = memory.empty((groups, -(-per_group // block), len(taps), block), dtype)
-    _kernels.pack_weight(weight.astype(dtype, copy=False).reshape(groups, per_group, -1), taps,
+    _tiled.pack_weight(weight.astype(dtype, copy=False).reshape(groups, per_group, -1), taps,
                          packed, threads)
     return packed
 
@@ -163,10 +168,10 @@ def _winograd_weight(weight, groups, dtype, size, threads):
     """winograd_forward's transformed weights for F(size x size, 3x3),
     tiled_forward's packing of them."""
     out_per_group = weight.shape[0] // groups
-    block = _kernels.CONV_BLOCK
+    block = _tiled.CONV_BLOCK
     packed = memory.empty((groups * (size + 2) ** 2, -(-out_per_group // block), weight.shape[1],
                            block), dtype)
-    _kernels.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
+    _winograd.winograd_weight(np.ascontiguousarray(weight), packed, groups, threads)
     return packed
 
 
@@ -197,7 +202,7 @@ def _run_forward(plan, x, weight, bias, out, threads):
     dtype, groups = out.dtype, layer.groups
     if algorithm == "winograd":
         size = settings["size"]
-        nonfinite = _kernels.winograd_forward(
+        nonfinite = _winograd.winograd_forward(
             x, _winograd_weight(weight, groups, dtype, size, threads), bias, out,
             _top_left(layer), groups, settings["tile_rows"], settings["taps_per_pass"], threads)
         if nonfinite == 0:
@@ -207,7 +212,7 @@ def _run_forward(plan, x, weight, bias, out, threads):
             plan = _conv_plan.plan(layer)
         settings, algorithm = plan.settings, plan.algorithm
     if algorithm == "direct":
-        _kernels.direct_forward(x, weight, bias, out, layer.stride, _top_left(layer),
+        _direct.direct_forward(x, weight, bias, out, layer.stride, _top_left(layer),
                                 layer.dilation, groups, threads)
     elif algorithm in ("tiled", "tiled_phases"):
         kernel, phases = settings["kernel"], settings.get("phases", (1, 1))
@@ -216,7 +221,7 @@ def _run_forward(plan, x, weight, bias, out, threads):
         else:
             taps = np.arange(weight[0].size, dtype=np.intp)
         taps_per_pass = max(1, settings["channels_per_pass"] * len(taps) // weight.shape[1])
-        _kernels.tiled_forward(x, _packed_weight(weight, groups, dtype, threads, taps), taps,
+        _tiled.tiled_forward(x, _packed_weight(weight, groups, dtype, threads, taps), taps,
                                bias, out, kernel, phases, _top_left(layer), layer.dilation,
                                settings["images_per_copy"], settings["rows_per_item"],
                                taps_per_pass, threads)
@@ -226,11 +231,11 @@ def _run_forward(plan, x, weight, bias, out, threads):
             x = np.ascontiguousarray(x[:, :, ::step_h, ::step_w])
         # A 1x1 kernel's taps are its input channels.
         taps = np.arange(weight.shape[1], dtype=np.intp)
-        _kernels.pointwise_forward(x, _packed_weight(weight, groups, dtype, threads, taps), bias,
+        _pointwise.pointwise_forward(x, _packed_weight(weight, groups, dtype, threads, taps), bias,
                                    out, settings["chunk_pixels"], threads)
     elif algorithm == "gemm":
         with _blas.single_threaded():
-            _kernels.gemm_forward(x, weight.reshape(weight.shape[0], -1), bias, out,
+            _gemm.gemm_forward(x, weight.reshape(weight.shape[0], -1), bias, out,
                                   tuple(layer.weight_shape[2:]), layer.stride, _top_left(layer),
                                   layer.dilation, groups, settings["tile_rows"],
                                   not settings["im2col"], settings["pixel_major"], threads)
@@ -261,10 +266,10 @@ def _winograd_grad_weight(plan, grad_output, x, threads):
     partial = memory.empty((settings["grad_slots"], layer.groups * 16, in_per_group,
                             out_per_group), layer.dtype)
     with _blas.single_threaded():
-        _kernels.winograd_grad_products(x, grad_output, partial, _top_left(layer), layer.groups,
+        _winograd.winograd_grad_products(x, grad_output, partial, _top_left(layer), layer.groups,
                                         settings["tile_rows"], threads)
     grad_weight = np.empty(layer.weight_shape, layer.dtype)
-    _kernels.winograd_grad_weight(partial, grad_weight, threads)
+    _winograd.winograd_grad_weight(partial, grad_weight, threads)
     return grad_weight if all_finite(grad_weight) else None
 
 
@@ -274,7 +279,7 @@ def _direct_backward(layer, grad_output, x, weight, threads):
     grad_w_parts = np.empty((layer.x_shape[0], out_channels, in_per_group, kernel_h * kernel_w),
                             dtype=layer.dtype)
     grad_b_parts = np.empty((layer.x_shape[0], out_channels), dtype=layer.dtype)
-    _kernels.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
+    _direct.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
                              layer.stride, _top_left(layer), layer.dilation, layer.groups,
                              all_finite(weight), threads)
     return grad_x, grad_w_parts.sum(axis=0).reshape(layer.weight_shape), grad_b_parts.sum(axis=0)
@@ -292,7 +297,7 @@ def _gemm_backward(layer, grad_output, x, weight, grad_x, threads):
     grad_w_slots = np.zeros((settings["grad_slots"], layer.groups, weight.shape[1],
                              out_per_group), dtype=layer.dtype)
     with _blas.single_threaded():
-        _kernels.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots,
+        _gemm.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots,
                                tuple(layer.weight_shape[2:]), layer.stride, _top_left(layer),
                                layer.dilation, layer.groups, settings["tile_rows"],
                                settings["phases"], not settings["im2col"], with_grad_x, threads)
@@ -580,7 +585,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, workers=None):
                       x.shape[0] * depth * out_hw[0] * out_hw[1])
     cols = memory.empty((x.shape[0], depth, out_hw[0] * out_hw[1]), dtype)
     if cols.size:
-        _kernels.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
+        _gemm.im2col(_native(x, dtype), cols, out_hw, kernel, stride, padding, dilation, threads)
     return _unbatch(cols, batched)
 
 
@@ -642,6 +647,6 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1, *, w
     check_index_range(f"col2im: output_size={output_size}", math.prod(image_shape))
     image = np.zeros(image_shape, dtype=dtype)
     if image.size:
-        _kernels.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,
+        _gemm.col2im(_native(cols, dtype), image, out_hw, kernel, stride, padding, dilation,
                         threads)
     return _unbatch(image, batched)

@@ -135,6 +135,13 @@ def _is_global(plane_shape, window):
     return tuple(kernel) == tuple(plane_shape) and padding == (0, 0) and dilation == (1, 1)
 
 
+def _global_pool2d(planes, out, is_max, scale, threads):
+    """``out`` = the maximum or the scaled sum of each of ``planes`` (P, H, W)."""
+    count, height, width = planes.shape
+    _kernels.global_pool2d(planes.reshape(count, height * width), out.reshape(count), is_max,
+                           scale, threads)
+
+
 def _pooling_input(x, window, ceil_mode):
     """``x`` as planes ``(P, H, W)``, with its leading axes and the output's H and W."""
     x = as_float_array(x, "x")
@@ -235,8 +242,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         _kernels.max_pool2d_indexed(planes, out, indices, *window, threads)
         return out.reshape(leading + out_shape), indices.reshape(leading + out_shape)
     if _is_global(planes.shape[-2:], window):
-        _kernels.global_pool2d(planes.reshape(planes.shape[0], -1), out.reshape(-1), True, 1.0,
-                               threads)
+        _global_pool2d(planes, out, True, 1.0, threads)
     else:
         unused_scale = np.ones((1, 1), dtype=planes.dtype)
         _kernels.pool2d(planes, out, True, *window, unused_scale, threads)
@@ -372,8 +378,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     out = memory.empty((planes.shape[0],) + out_shape, planes.dtype)
     threads = _threads(threads, planes.size + out.size)
     if _is_global(planes.shape[-2:], window):
-        _kernels.global_pool2d(planes.reshape(planes.shape[0], -1), out.reshape(-1), False,
-                               float(scale[0, 0]), threads)
+        _global_pool2d(planes, out, False, float(scale[0, 0]), threads)
     else:
         _kernels.pool2d(planes, out, False, *window, scale, threads)
     return out.reshape(leading + out_shape)

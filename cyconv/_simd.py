@@ -1,8 +1,8 @@
 """Choose the compiled kernel set for this CPU.
 
-Every kernel family is built for baseline x86-64 and, on x86-64, for
-x86-64-v3 (AVX2 + FMA) as ``<family>_avx2`` and x86-64-v4 (AVX-512) as
-``<family>_avx512``.  The widest set that the CPU supports and the build
+Every kernel family of ``cyconv/_kernels/families.py`` is built for the
+baseline and, on x86-64, for x86-64-v3 (AVX2 + FMA) as ``<family>_avx2`` and
+x86-64-v4 (AVX-512) as ``<family>_avx512``.  The widest set that the CPU supports and the build
 contains is used, unless the environment variable ``CYCONV_SIMD`` names a
 narrower one (``baseline`` or ``avx2``; read once, at import).
 """
@@ -12,11 +12,14 @@ import os
 import warnings
 
 from cyconv._kernels import runtime
+from cyconv._kernels.families import SIMD_FAMILIES as FAMILIES
+from cyconv._kernels.families import SIMD_LEVELS
 
 ENV_VAR = "CYCONV_SIMD"
-FAMILIES = ("correlate", "im2col", "lines", "pooling")  # as SIMD_FAMILIES in setup.py
-# Narrowest first; each level's CPU test, as SIMD_LEVELS in setup.py.
-_VARIANTS = {"avx2": runtime.cpu_has_x86_64_v3, "avx512": runtime.cpu_has_x86_64_v4}
+# The CPU test of each level (a level without one fails here, at import).
+_CPU_SUPPORTS = {"avx2": runtime.cpu_has_x86_64_v3, "avx512": runtime.cpu_has_x86_64_v4}
+# Narrowest first, as SIMD_LEVELS lists them.
+_VARIANTS = {level: _CPU_SUPPORTS[level] for level in SIMD_LEVELS}
 
 
 def available_levels():

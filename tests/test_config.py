@@ -30,16 +30,16 @@ def test_resolve_workers():
 def _level_in_subprocess(env_value):
     env = dict(os.environ, CYCONV_SIMD=env_value)
     code = ("import cyconv, cyconv._simd as s; "
-            "print(s.LEVEL, s.kernels('correlate').__name__, s.kernels('im2col').__name__)")
+            "print(s.LEVEL, s.kernels('correlate').__name__, s.kernels('conv_gemm').__name__)")
     result = run_python(code, env=env, check=True)
     return result.stdout.split(), result.stderr
 
 
 def test_environment_variable_forces_the_baseline_kernels():
-    (level, correlate_module, im2col_module), _ = _level_in_subprocess("baseline")
+    (level, correlate_module, conv_module), _ = _level_in_subprocess("baseline")
     assert level == "baseline"
     assert correlate_module == "cyconv._kernels.correlate"
-    assert im2col_module == "cyconv._kernels.im2col"
+    assert conv_module == "cyconv._kernels.conv_gemm"
 
 
 def test_default_uses_the_widest_level_this_cpu_runs():

@@ -315,7 +315,7 @@ def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_
     def refuse(*args):
         raise AssertionError("the tiled kernel ran")
 
-    monkeypatch.setattr(_layers._kernels, "tiled_forward", refuse)
+    monkeypatch.setattr(_layers._tiled, "tiled_forward", refuse)
     with _conv_plan.tuned(tiled_max_copy_bytes=0):
         for which in _conv_plan.PASSES:
             assert cyconv.conv2d_plan(x_shape, w_shape, stride, padding,
@@ -359,16 +359,24 @@ def test_winograd_matches_reference(rng, monkeypatch, always_winograd, x_shape, 
     assert grad_calls == ["winograd_grad_products"]
 
 
+# The module of each kernel whose calls the tests count.
+_KERNEL_MODULES = {"winograd_forward": _layers._winograd,
+                   "winograd_grad_products": _layers._winograd,
+                   "tiled_forward": _layers._tiled, "pointwise_forward": _layers._pointwise,
+                   "gemm_backward": _layers._gemm}
+
+
 def _count_calls(monkeypatch, name):
     """Count the calls of kernel ``name`` (the kernel still runs)."""
     calls = []
-    kernel = getattr(_layers._kernels, name)
+    module = _KERNEL_MODULES[name]
+    kernel = getattr(module, name)
 
     def counted(*args):
         calls.append(name)
         return kernel(*args)
 
-    monkeypatch.setattr(_layers._kernels, name, counted)
+    monkeypatch.setattr(module, name, counted)
     return calls
 
 
@@ -480,12 +488,12 @@ def test_tiled_kernel_refuses_taps_outside_the_kernel():
     """Its offsets are computed from the tap indices, then read without bounds checks."""
     x = np.zeros((1, 2, 6, 6))
     out = np.empty((1, 8, 4, 4))
-    packed = np.zeros((1, 1, 3, _layers._kernels.CONV_BLOCK))
+    packed = np.zeros((1, 1, 3, _layers._tiled.CONV_BLOCK))
     for taps, phases, taps_per_pass in (([0, 5, 18], (1, 1), 3), ([0, 5, -1], (1, 1), 3),
                                         ([0, 5], (1, 1), 3), ([0, 5, 17], (1, 1), 0),
                                         ([0, 5, 36], (2, 1), 3), ([0, 5, 17], (0, 1), 3)):
         with pytest.raises(ValueError, match="tap|phases"):
-            _layers._kernels.tiled_forward(x, packed, np.array(taps, np.intp), np.empty(0), out,
+            _layers._tiled.tiled_forward(x, packed, np.array(taps, np.intp), np.empty(0), out,
                                            (3, 3), phases, (0, 0), (1, 1), 1, 4, taps_per_pass, 1)
 
 
@@ -494,7 +502,7 @@ def test_packed_weights_hold_the_chosen_taps_block_by_block(rng, dtype):
     """packed[g, b, t, r] is the weight of tap taps[t] for output channel
     b * CONV_BLOCK + r of group g, zero past the group's channels, from
     weights of any layout and type."""
-    block = _layers._kernels.CONV_BLOCK
+    block = _layers._tiled.CONV_BLOCK
     weight = rng.standard_normal((2 * (block + 3), 3, 2, 3))
     taps = np.array([0, 4, 5, 17], np.intp)
     flat = weight.reshape(2, block + 3, -1)
@@ -514,37 +522,37 @@ def test_packed_weights_hold_the_chosen_taps_block_by_block(rng, dtype):
 
 
 def test_weight_packing_refuses_taps_outside_the_kernel_and_wrong_shapes():
-    block = _layers._kernels.CONV_BLOCK
+    block = _layers._tiled.CONV_BLOCK
     weight = np.zeros((1, block + 1, 6))
     for taps, packed_shape in (([0, 6], (1, 2, 2, block)), ([-1, 2], (1, 2, 2, block)),
                                ([0, 1], (1, 1, 2, block)), ([0, 1], (1, 2, 3, block)),
                                ([0, 1], (2, 2, 2, block)), ([0, 1], (1, 2, 2, block + 1))):
         with pytest.raises(ValueError, match="tap|packed"):
-            _layers._kernels.pack_weight(weight, np.array(taps, np.intp), np.zeros(packed_shape),
+            _layers._tiled.pack_weight(weight, np.array(taps, np.intp), np.zeros(packed_shape),
                                          1)
 
 
 def test_winograd_weight_transform_refuses_packed_weights_of_another_shape():
-    block = _layers._kernels.CONV_BLOCK
+    block = _layers._tiled.CONV_BLOCK
     weight = np.zeros((block + 1, 3, 3, 3))
     for packed_shape, groups in (((16, 2, 3, block), 0), ((16, 2, 3, block), 3),
                                  ((16, 1, 3, block), 1), ((16, 2, 2, block), 1),
                                  ((16, 2, 3, block + 1), 1)):
         with pytest.raises(ValueError, match="groups|packed"):
-            _layers._kernels.winograd_weight(weight, np.zeros(packed_shape), groups, 1)
+            _layers._winograd.winograd_weight(weight, np.zeros(packed_shape), groups, 1)
     with pytest.raises(ValueError, match="packed"):
-        _layers._kernels.winograd_weight(np.zeros((block, 3, 5, 5)),
+        _layers._winograd.winograd_weight(np.zeros((block, 3, 5, 5)),
                                          np.zeros((16, 1, 3, block)), 1, 1)
 
 
 def test_winograd_kernels_refuse_weights_of_no_tile_size():
     """The tile size comes from the packed weights' values per kernel: 16 or 36."""
-    block = _layers._kernels.CONV_BLOCK
+    block = _layers._tiled.CONV_BLOCK
     with pytest.raises(ValueError, match="16 or 36"):
-        _layers._kernels.winograd_weight(np.zeros((block, 2, 3, 3)),
+        _layers._winograd.winograd_weight(np.zeros((block, 2, 3, 3)),
                                          np.zeros((25, 1, 2, block)), 1, 1)
     with pytest.raises(ValueError, match="16 or 36"):
-        _layers._kernels.winograd_forward(np.zeros((1, 2, 6, 6)), np.zeros((25, 1, 2, block)),
+        _layers._winograd.winograd_forward(np.zeros((1, 2, 6, 6)), np.zeros((25, 1, 2, block)),
                                           np.empty(0), np.empty((1, block, 6, 6)), (1, 1), 1, 1,
                                           2, 1)
 
@@ -597,13 +605,13 @@ def test_winograd_tile_size_by_type(rng, monkeypatch, always_winograd):
     """float32 layers take F(2x2, 3x3) (16 transformed values per kernel),
     float64 layers F(4x4, 3x3) (36), on planes no multiple of either."""
     values = []
-    kernel = _layers._kernels.winograd_forward
+    kernel = _layers._winograd.winograd_forward
 
     def spy(x, packed, *args):
         values.append(packed.shape[0])
         return kernel(x, packed, *args)
 
-    monkeypatch.setattr(_layers._kernels, "winograd_forward", spy)
+    monkeypatch.setattr(_layers._winograd, "winograd_forward", spy)
     for dtype, tolerance in ((np.float32, 1e-4), (np.float64, 1e-12)):
         x, weight, bias = _case_arrays(rng, (2, 32, 9, 11), (34, 16, 3, 3), dtype)
         out = cyconv.conv2d(x, weight, bias, padding=(1, 2), groups=2)

@@ -28,14 +28,15 @@ def check_level():
     """Assert the kernel level chosen at import; return it."""
     from cyconv import _config, _simd
     from cyconv._kernels import runtime
+    from cyconv._kernels.families import SIMD_FAMILIES, SIMD_LEVELS
 
     cfg = _config.config_dict()
     requested = os.environ.get(_simd.ENV_VAR, "")
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     if x86 and sys.platform != "win32":
-        # setup.py builds the x86-64-v3 and v4 variants on every x86-64 platform but Windows.
-        for level in ("avx2", "avx512"):
-            for family in _simd.FAMILIES:
+        # setup.py builds every level's variants on every x86-64 platform but Windows.
+        for level in SIMD_LEVELS:
+            for family in SIMD_FAMILIES:
                 assert importlib.util.find_spec(f"cyconv._kernels.{family}_{level}"), \
                     f"no {level} {family} kernels in the wheel"
     # What this CPU runs: x86-64-v4 (avx512), else v3 (avx2), else the baseline.

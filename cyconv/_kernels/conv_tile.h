@@ -104,8 +104,8 @@ static void NAME(const T *src, const ptrdiff_t *offsets, ptrdiff_t taps,        
  * conv_tile reads it with offsets r * TILE, from the L1 cache for every block
  * of output channels, rather than hundreds of rows a plane apart.
  */
-static void cyconv_gather_tiles(char *dst, const char *src, ptrdiff_t rows,
-                                ptrdiff_t src_stride, ptrdiff_t bytes)
+static inline void cyconv_gather_tiles(char *dst, const char *src, ptrdiff_t rows,
+                                       ptrdiff_t src_stride, ptrdiff_t bytes)
 {
     enum { tile = CYCONV_CONV_TILE_BYTES };
     const ptrdiff_t whole = bytes / tile, rest = bytes % tile;

@@ -382,23 +382,19 @@ cdef inline floating_t plane_reduce(const floating_t *values, Py_ssize_t count,
     """The maximum (NaN propagating, as `combine`) or the sum of ``count``
     contiguous values."""
     cdef Py_ssize_t lanes = max(1, CYCONV_WEIGHT_COL_BYTES // <Py_ssize_t> sizeof(floating_t))
-    cdef Py_ssize_t whole = count - count % lanes
-    cdef floating_t total
-    if is_max:
-        if floating_t is float:
-            return cyconv_plane_f32_max(values, count)
-        return cyconv_plane_f64_max(values, count)
-    if count < VECTOR_SUM_MIN_VECTORS * lanes:
-        if floating_t is float:
-            return cyconv_plane_f32_sum(values, count)
-        return cyconv_plane_f64_sum(values, count)
+    # Short planes are summed whole by the chains; long ones in vectors up to
+    # the last whole vector, the chains taking the rest.
+    cdef Py_ssize_t whole = 0 if count < VECTOR_SUM_MIN_VECTORS * lanes else count - count % lanes
     if floating_t is float:
-        total = cyconv_sum_f32(values, whole) + cyconv_plane_f32_sum(values + whole,
-                                                                      count - whole)
+        if is_max:
+            return cyconv_plane_f32_max(values, count)
+        return ((cyconv_sum_f32(values, whole) if whole else 0)
+                + cyconv_plane_f32_sum(values + whole, count - whole))
     else:
-        total = cyconv_sum_f64(values, whole) + cyconv_plane_f64_sum(values + whole,
-                                                                      count - whole)
-    return total
+        if is_max:
+            return cyconv_plane_f64_max(values, count)
+        return ((cyconv_sum_f64(values, whole) if whole else 0)
+                + cyconv_plane_f64_sum(values + whole, count - whole))
 
 
 def global_pool2d(const floating_t[:, ::1] x, floating_t[::1] out, bint is_max, double scale,

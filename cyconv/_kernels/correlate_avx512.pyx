@@ -1,2 +1,0 @@
-# The correlate family compiled for x86-64-v4 (AVX-512); setup.py adds the flags.
-include "correlate.pyx"
