@@ -126,6 +126,15 @@ class Tuning:
     pointwise_max_channels: int = 256
     pointwise_min_pixels: int = 49
     pointwise_chunk_pixels: int = 512
+    # Pixels a forward GEMM multiplies at least, from several images where
+    # their planes are smaller: OpenBLAS sgemm (one thread, M 256-2048 x K
+    # 512-4608) ran at 45-70 GFLOP/s on 49 pixels, 66-78 on 98-196 and 79-90
+    # on 392 and more.
+    gemm_min_pixels: int = 392
+    # Output channels a forward GEMM computes at least when a group's are
+    # split between work items (batch-1 layers on small planes): blocks of 64
+    # ran at 61-88 GFLOP/s, of 32 at 53-73 (same measurement).
+    gemm_min_channels: int = 64
     # Partial weight gradients of the GEMM backward pass: at most this many, this large.
     max_grad_slots: int = 16
     grad_slot_bytes: int = 64 << 20
@@ -495,9 +504,44 @@ def _pointwise(layer, tuning):
     return {"chunk_pixels": chunk, "subsample": layer.stride}, reason
 
 
+def _gemm_work_items(layer, pointwise, tuning):
+    """(tile_rows, images, channel_blocks) of the forward GEMMs.
+
+    A plane of fewer than ``gemm_min_pixels`` pixels is one row tile, and
+    that many pixels' worth of images share a GEMM; larger planes keep
+    `_gemm_tile_rows`, not split below ``gemm_min_pixels``.  Where that
+    leaves fewer than ``min_work_items`` items, each group's output channels
+    are split into blocks of at least ``gemm_min_channels``, whose shared
+    columns (the whole batch's) may take 4 x ``column_buffer_bytes``.
+    """
+    batch, _, out_h, out_w = layer.out_shape
+    # Several images' columns are copied side by side, a 1x1 layer's too.
+    depth = _in_per_group(layer) * math.prod(_kernel(layer))
+    widest = max(_out_per_group(layer) if layer.dtype in tuning.pixel_major_types else 0, depth)
+    image_bytes = widest * out_h * out_w * layer.dtype.itemsize
+    if out_h * out_w < tuning.gemm_min_pixels:
+        tile_rows = out_h
+        images = min(batch, -(-tuning.gemm_min_pixels // (out_h * out_w)),
+                     max(1, tuning.column_buffer_bytes // image_bytes))
+    else:
+        tile_rows = max(_gemm_tile_rows(layer, pointwise, tuning),
+                        min(out_h, -(-tuning.gemm_min_pixels // out_w)))
+        images = 1
+    items = -(-batch // images) * -(-out_h // tile_rows)
+    channel_blocks = 1
+    in_place = pointwise and images == 1
+    # The blocks share their items' columns, built beforehand: all of them at once.
+    shared_bytes = 0 if in_place else layer.groups * depth * batch * out_h * out_w * layer.dtype.itemsize
+    if items < tuning.min_work_items and shared_bytes <= 4 * tuning.column_buffer_bytes:
+        channel_blocks = max(1, min(-(-tuning.min_work_items // items),
+                                    _out_per_group(layer) // tuning.gemm_min_channels))
+    return tile_rows, images, channel_blocks
+
+
 def _gemm(layer, tuning):
     pointwise = _is_pointwise(layer)
-    settings = {"tile_rows": _gemm_tile_rows(layer, pointwise, tuning),
+    tile_rows, images, channel_blocks = _gemm_work_items(layer, pointwise, tuning)
+    settings = {"tile_rows": tile_rows, "images": images, "channel_blocks": channel_blocks,
                 "im2col": not pointwise,
                 "pixel_major": layer.dtype in tuning.pixel_major_types}
     reason = ("a 1x1 stride-1 layer is its own column matrix: one GEMM per tile"

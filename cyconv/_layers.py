@@ -238,6 +238,7 @@ def _run_forward(plan, x, weight, bias, out, threads):
             _gemm.gemm_forward(x, weight.reshape(weight.shape[0], -1), bias, out,
                                   tuple(layer.weight_shape[2:]), layer.stride, _top_left(layer),
                                   layer.dilation, groups, settings["tile_rows"],
+                                  settings["images"], settings["channel_blocks"],
                                   not settings["im2col"], settings["pixel_major"], threads)
     else:
         raise AssertionError(f"no forward algorithm {algorithm!r}")

@@ -291,7 +291,8 @@ def test_tiling_bounds_the_column_buffer(rng):
     expected = cyconv.conv2d(x, weight, bias, **args)
     grad_out = rng.standard_normal(expected.shape)
     expected_grads = cyconv.conv2d_backward(grad_out, x, weight, **args)
-    with _conv_plan.tuned(column_buffer_bytes=1, max_grad_slots=3, forced="gemm"):
+    with _conv_plan.tuned(column_buffer_bytes=1, max_grad_slots=3, gemm_min_pixels=1,
+                          forced="gemm"):
         assert cyconv.conv2d_plan(x.shape, weight.shape, **args).settings["tile_rows"] == 1
         np.testing.assert_allclose(cyconv.conv2d(x, weight, bias, **args), expected, rtol=1e-13)
         for got, want in zip(cyconv.conv2d_backward(grad_out, x, weight, **args),

@@ -235,3 +235,42 @@ def test_every_algorithm_forced_matches_the_reference(rng, algorithm, dtype, tol
         for got, want in zip(grads, wants):
             np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * 30)
     assert ran == SERVES[algorithm]
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(F32, 2e-4), (F64, 1e-11)])
+@pytest.mark.parametrize("pixel_major", [True, False])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((5, 6, 4, 3), (10, 3, 3, 3), dict(padding=1, groups=2)),   # several images per GEMM
+    ((3, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1: columns copied side by side
+    ((1, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1, one image: blocks in place
+    ((1, 4, 9, 7), (7, 4, 2, 3), dict(stride=(2, 1), padding=(1, 0))),   # channel blocks
+])
+def test_gemm_work_items_of_images_and_channel_blocks(rng, dtype, tolerance, pixel_major,
+                                                      x_shape, w_shape, kwargs):
+    """Forward GEMMs over several images side by side, and over blocks of the
+    output channels (a ragged last block, a partial last group of images),
+    give the reference's values, bitwise the same for any workers."""
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight = rng.standard_normal(w_shape).astype(dtype)
+    bias = rng.standard_normal(w_shape[0]).astype(dtype)
+    types = (np.dtype(dtype),) if pixel_major else ()
+    plane = cyconv.conv2d_plan(x_shape, w_shape, **kwargs).layer.out_shape[2:]
+    # Two images per GEMM (the last group of an odd batch has one).
+    with _conv_plan.tuned(forced="gemm", gemm_min_pixels=2 * plane[0] * plane[1],
+                          min_work_items=64, gemm_min_channels=2, pixel_major_types=types):
+        plan = cyconv.conv2d_plan(x_shape, w_shape, dtype=dtype, **kwargs)
+        assert plan.algorithm == "gemm" and plan.settings["pixel_major"] == pixel_major
+        assert plan.settings["images"] == min(2, x_shape[0])
+        assert plan.settings["channel_blocks"] > 1
+        out = cyconv.conv2d(x, weight, bias, workers=1, **kwargs)
+        for workers in (2, 3):
+            np.testing.assert_array_equal(cyconv.conv2d(x, weight, bias, workers=workers,
+                                                        **kwargs), out)
+    stride = kwargs.get("stride", 1)
+    stride = stride if isinstance(stride, tuple) else (stride, stride)
+    padding = kwargs.get("padding", 0)
+    padding = padding if isinstance(padding, tuple) else (padding, padding)
+    want = conv2d_reference(x, weight, bias, stride,
+                            (padding[0], padding[0], padding[1], padding[1]), (1, 1),
+                            kwargs.get("groups", 1))
+    np.testing.assert_allclose(out, want, rtol=tolerance, atol=tolerance * 10)

@@ -25,6 +25,7 @@ from cyconv._kernels.blas cimport gemm
 from cyconv._kernels.conv_common cimport (
     Geometry, Span, alloc_buffers, make_geometry, tap_cols, tap_column, tap_rows,
 )
+from cyconv._kernels.correlate_tile cimport copy_row
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
@@ -55,12 +56,12 @@ cdef inline void scatter_row(const floating_t *src, Py_ssize_t stride, Span cols
 
 
 cdef void walk_row_tile(floating_t *image, Py_ssize_t channels, const Geometry *geo,
-                        Py_ssize_t row0, Py_ssize_t rows, floating_t *cols,
+                        Py_ssize_t row0, Py_ssize_t rows, floating_t *cols, Py_ssize_t ld,
                         bint to_columns) noexcept nogil:
-    """im2col (``to_columns``: cols = the row tile's column matrix) or its adjoint
-    col2im (image += the columns put back) for output rows [row0, row0 + rows)
-    of a (channels, H, W) image; only im2col's writes cover the padding."""
-    cdef Py_ssize_t tile_len = rows * geo.out_w
+    """im2col (``to_columns``: cols = the row tile's column matrix, its rows
+    ``ld`` apart) or its adjoint col2im (image += the columns put back) for
+    output rows [row0, row0 + rows) of a (channels, H, W) image; only
+    im2col's writes cover the padding."""
     cdef Py_ssize_t c, ky, kx, oh, col_offset
     cdef Span rows_in, cols_in
     cdef floating_t *pixels
@@ -71,7 +72,7 @@ cdef void walk_row_tile(floating_t *image, Py_ssize_t channels, const Geometry *
             for kx in range(geo.kernel_w):
                 col_offset = tap_column(geo, kx)
                 cols_in = tap_cols(geo, kx)
-                column = cols + ((c * geo.kernel_h + ky) * geo.kernel_w + kx) * tile_len
+                column = cols + ((c * geo.kernel_h + ky) * geo.kernel_w + kx) * ld
                 for oh in range(row0, row0 + rows):
                     if oh < rows_in.lo or oh >= rows_in.hi:
                         if to_columns:
@@ -90,16 +91,17 @@ cdef void walk_row_tile(floating_t *image, Py_ssize_t channels, const Geometry *
 
 cdef inline void im2col_row_tile(const floating_t *image, Py_ssize_t channels,
                                  const Geometry *geo, Py_ssize_t row0, Py_ssize_t rows,
-                                 floating_t *cols) noexcept nogil:
-    """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W) image."""
-    walk_row_tile(<floating_t *>image, channels, geo, row0, rows, cols, True)
+                                 floating_t *cols, Py_ssize_t ld) noexcept nogil:
+    """Column matrix of output rows [row0, row0 + rows) of a (channels, H, W)
+    image, its rows ``ld`` apart (several images side by side share one)."""
+    walk_row_tile(<floating_t *>image, channels, geo, row0, rows, cols, ld, True)
 
 
 cdef inline void col2im_row_tile(const floating_t *cols, Py_ssize_t channels,
                                  const Geometry *geo, Py_ssize_t row0, Py_ssize_t rows,
                                  floating_t *image) noexcept nogil:
     """Add the column matrix of output rows [row0, row0 + rows) back into a (channels, H, W) image."""
-    walk_row_tile(image, channels, geo, row0, rows, <floating_t *>cols, False)
+    walk_row_tile(image, channels, geo, row0, rows, <floating_t *>cols, rows * geo.out_w, False)
 
 
 def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
@@ -113,7 +115,8 @@ def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
     with nogil:
         for plane in prange(planes, num_threads=num_threads, schedule='static'):
             im2col_row_tile(&x[plane // channels, plane % channels, 0, 0], 1, &geo, 0,
-                            geo.out_h, &cols[plane // channels, (plane % channels) * taps, 0])
+                            geo.out_h, &cols[plane // channels, (plane % channels) * taps, 0],
+                            geo.out_h * geo.out_w)
 
 
 def col2im(const floating_t[:, :, ::1] cols, floating_t[:, :, :, ::1] image,
@@ -158,72 +161,135 @@ cdef void transpose_tile(const floating_t *tile, Py_ssize_t pixels, Py_ssize_t c
 def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weight,
                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                  tuple kernel, tuple stride, tuple padding, tuple dilation,
-                 Py_ssize_t groups, Py_ssize_t tile_rows, bint direct, bint pixel_major,
-                 int num_threads):
-    """out = conv(x, weight) + bias through one GEMM per (image, row tile, group).
+                 Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t images,
+                 Py_ssize_t channel_blocks, bint direct, bint pixel_major, int num_threads):
+    """out = conv(x, weight) + bias through one GEMM per work item and group.
 
     ``weight`` is (C_out, C_in/groups * kH * kW); ``bias`` is empty for none.
-    ``direct`` (1x1 kernel, stride 1, no padding): the input is its own column
-    matrix and is multiplied in place, without a copy.
+    A work item is a row tile of ``tile_rows`` output rows of ``images``
+    consecutive images (their column matrices side by side: one GEMM with
+    ``images`` times the pixels, which small planes need for OpenBLAS's
+    speed) and one of ``channel_blocks`` blocks of each group's output
+    channels (so that a batch of one small plane still makes work for every
+    thread); the column matrices of such items are built once, before the
+    GEMMs, and shared by their blocks.  ``direct`` (1x1 kernel, stride 1, no
+    padding): a single image's input is its own column matrix and is
+    multiplied in place.
 
     ``pixel_major``: the GEMM computes the tile as ``cols^T . weight^T`` into
     a per-thread buffer that transpose_tile writes out with the bias;
-    otherwise as ``weight . cols`` straight into the output, which starts as
-    the bias.  Which one OpenBLAS runs faster depends on the type (it packs
-    the column matrix faster as an operand of the first for float32, of the
-    second for float64), so the caller chooses.
+    otherwise as ``weight . cols``, straight into the output (which starts as
+    the bias) for one image, through the buffer for several.  Which one
+    OpenBLAS runs faster depends on the type (it packs the column matrix
+    faster as an operand of the first for float32, of the second for
+    float64), so the caller chooses.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
                                       kernel, stride, padding, dilation)
     cdef Py_ssize_t batch = x.shape[0], in_per_group = x.shape[1] // groups
     cdef Py_ssize_t out_per_group = out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
-    cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
-    cdef Py_ssize_t item, n, row0, tile_len, group, co, i
-    cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
-    cdef Py_ssize_t result_len = out_per_group * tile_rows * geo.out_w if pixel_major else 0
-    cdef Py_ssize_t buffer_len = col_len + result_len
-    cdef bint has_bias = bias.shape[0] > 0
+    cdef Py_ssize_t n_tiles, image_groups, block, items, item, n0, count, row0, tile_len
+    cdef Py_ssize_t width, group, co0, co_count, co, i, k
+    cdef Py_ssize_t col_len, result_len, buffer_len
+    cdef bint has_bias = bias.shape[0] > 0, in_place
     cdef const floating_t *columns
     cdef Py_ssize_t ld_columns
+    cdef const floating_t *row
     cdef floating_t *c_block
     cdef floating_t *buffer
-    num_threads = <int>max(1, min(num_threads, batch * n_tiles))
-    cdef floating_t *buffers = alloc_buffers(num_threads, buffer_len, <floating_t>0)
+    cdef floating_t *result
+    cdef floating_t *buffers = NULL
+    cdef floating_t *shared = NULL
+    cdef Py_ssize_t part, parts = 1, shared_len = 0
+    if tile_rows < 1 or images < 1 or channel_blocks < 1:
+        raise ValueError("tile_rows, images and channel_blocks must be positive")
+    n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
+    image_groups = (batch + images - 1) // images
+    block = (out_per_group + channel_blocks - 1) // channel_blocks
+    items = image_groups * n_tiles * channel_blocks
+    in_place = direct and images == 1
+    col_len = 0 if in_place else depth * images * tile_rows * geo.out_w
+    if channel_blocks > 1 and not in_place:
+        # Every (images, row tile, group)'s columns, built once for all its blocks.
+        parts = image_groups * n_tiles * groups
+        shared_len = parts * col_len
+        col_len = 0
+    result_len = block * images * tile_rows * geo.out_w if pixel_major or images > 1 else 0
+    buffer_len = col_len + result_len
+    num_threads = <int>max(1, min(num_threads, items))
     try:
+        buffers = alloc_buffers(num_threads, buffer_len, <floating_t>0)
+        if shared_len:
+            shared = alloc_buffers(1, shared_len, <floating_t>0)
+            with nogil:
+                for part in prange(parts, num_threads=num_threads, schedule='dynamic'):
+                    group = part % groups
+                    row0 = (part // groups % n_tiles) * tile_rows
+                    n0 = part // groups // n_tiles * images
+                    count = min(images, batch - n0)
+                    tile_len = min(tile_rows, geo.out_h - row0) * geo.out_w
+                    for i in range(count):
+                        im2col_row_tile(&x[n0 + i, group * in_per_group, 0, 0], in_per_group,
+                                        &geo, row0, tile_len // geo.out_w,
+                                        shared + part * (shared_len // parts) + i * tile_len,
+                                        count * tile_len)
         with nogil, parallel(num_threads=num_threads):
             buffer = buffers + omp_get_thread_num() * buffer_len if buffers != NULL else NULL
-            for item in prange(batch * n_tiles, schedule='dynamic'):
-                n = item // n_tiles
-                row0 = (item % n_tiles) * tile_rows
+            result = buffer + col_len if buffer != NULL else NULL
+            for item in prange(items, schedule='dynamic'):
+                co0 = (item % channel_blocks) * block
+                row0 = (item // channel_blocks % n_tiles) * tile_rows
+                n0 = item // channel_blocks // n_tiles * images
+                co_count = min(block, out_per_group - co0)
+                count = min(images, batch - n0)
                 tile_len = min(tile_rows, geo.out_h - row0) * geo.out_w
+                width = count * tile_len
+                if co_count <= 0:
+                    continue
                 for group in range(groups):
-                    if direct:
-                        columns = &x[n, group * in_per_group, 0, 0] + row0 * geo.width
+                    if in_place:
+                        columns = &x[n0, group * in_per_group, 0, 0] + row0 * geo.width
                         ld_columns = in_plane
+                    elif shared != NULL:
+                        columns = shared + ((item // channel_blocks) * groups + group) * (
+                            shared_len // parts)
+                        ld_columns = width
                     else:
-                        im2col_row_tile(&x[n, group * in_per_group, 0, 0], in_per_group,
-                                        &geo, row0, tile_len // geo.out_w, buffer)
+                        for i in range(count):
+                            im2col_row_tile(&x[n0 + i, group * in_per_group, 0, 0],
+                                            in_per_group, &geo, row0, tile_len // geo.out_w,
+                                            buffer + i * tile_len, width)
                         columns = buffer
-                        ld_columns = tile_len
-                    c_block = &out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
+                        ld_columns = width
+                    k = group * out_per_group + co0
                     if pixel_major:
-                        gemm(True, True, tile_len, out_per_group, depth, 1, columns, ld_columns,
-                             &weight[group * out_per_group, 0], depth, 0, buffer + col_len,
-                             out_per_group)
-                        transpose_tile(buffer + col_len, tile_len, out_per_group,
-                                       &bias[group * out_per_group] if has_bias else NULL,
-                                       c_block, plane)
-                        continue
-                    if has_bias:
-                        for co in range(out_per_group):
-                            for i in range(tile_len):
-                                c_block[co * plane + i] = bias[group * out_per_group + co]
-                    gemm(False, False, out_per_group, tile_len, depth, 1,
-                         &weight[group * out_per_group, 0], depth, columns, ld_columns,
-                         1 if has_bias else 0, c_block, plane)
+                        gemm(True, True, width, co_count, depth, 1, columns, ld_columns,
+                             &weight[k, 0], depth, 0, result, co_count)
+                        for i in range(count):
+                            transpose_tile(result + i * tile_len * co_count, tile_len, co_count,
+                                           &bias[k] if has_bias else NULL,
+                                           &out[n0 + i, k, 0, 0] + row0 * geo.out_w, plane)
+                    elif count == 1:
+                        c_block = &out[n0, k, 0, 0] + row0 * geo.out_w
+                        if has_bias:
+                            for co in range(co_count):
+                                for i in range(tile_len):
+                                    c_block[co * plane + i] = bias[k + co]
+                        gemm(False, False, co_count, tile_len, depth, 1, &weight[k, 0], depth,
+                             columns, ld_columns, 1 if has_bias else 0, c_block, plane)
+                    else:
+                        gemm(False, False, co_count, width, depth, 1, &weight[k, 0], depth,
+                             columns, ld_columns, 0, result, width)
+                        for i in range(count):
+                            for co in range(co_count):
+                                row = result + co * width + i * tile_len
+                                c_block = &out[n0 + i, k + co, 0, 0] + row0 * geo.out_w
+                                copy_row(c_block, row, tile_len, has_bias,
+                                         bias[k + co] if has_bias else 0)
     finally:
         free(buffers)
+        free(shared)
 
 
 def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :, :, ::1] x,
@@ -286,7 +352,7 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                                          in_plane)
                             else:
                                 im2col_row_tile(&x[n, group * in_per_group, 0, 0], in_per_group,
-                                                &geo, row0, rows, buffer)
+                                                &geo, row0, rows, buffer, tile_len)
                                 gemm(False, True, depth, out_per_group, tile_len, 1, buffer,
                                      tile_len, go_block, plane, 1,
                                      &grad_w_slots[slot, group, 0, 0], out_per_group)
