@@ -84,9 +84,14 @@ class Tuning:
     # Winograd's multiplies (its items padded to whole kernel tiles) against the
     # direct sums': small images waste most of a padded item and stay direct.
     winograd_max_work: float = 0.75
-    # Kernel tiles of pixels a Winograd item needs at least (measured on 7x7 and
-    # 14x14 layers of 256-512 channels: one tile ran slower than the tiled kernel).
-    winograd_min_tiles: int = 2
+    # Kernel tiles of pixels a Winograd item grows to where its buffers allow
+    # (each transformed weight is used once per pixel of the item: one tile
+    # streams the weights at a few FLOP per byte).  Items that stay smaller
+    # still run Winograd: forced on 14x14 and 28x28 layers of 256-512
+    # channels at batch 8, one-tile items ran 1.3-1.6x as fast as the tiled
+    # kernel; the 7x7 layers where the tiled kernel wins are refused by
+    # winograd_max_work.
+    winograd_item_tiles: int = 2
     # Work items a Winograd call needs at least: its items are images by rows of
     # tiles, the tiled kernel's split output channels too (2 threads, 14x14 and
     # 28x28 layers of 128-256 channels: 1 or 2 items ran at 0.55-0.85x the tiled
@@ -425,13 +430,10 @@ def _winograd_rows(layer, size, item_bytes, tuning):
         # the item, and one kernel tile streams the weights (far more than
         # the cache holds at 512 channels) at a few FLOP per byte.  Too much
         # padding: the tiles past the last row are computed for nothing.
-        return slots(rows) < tuning.winograd_min_tiles * tile or slots(rows) > 1.25 * rows * row_tiles
+        return slots(rows) < tuning.winograd_item_tiles * tile or slots(rows) > 1.25 * rows * row_tiles
 
     while rows < tiles_h and short(rows) and (rows + 1) * row_bytes <= 4 * item_bytes:
         rows += 1
-    if slots(rows) < tuning.winograd_min_tiles * tile:
-        return _costly(f"{slots(rows) // tile} kernel tile(s) of pixels per item, fewer than "
-                       f"winograd_min_tiles={tuning.winograd_min_tiles}")
     items = batch * -(-tiles_h // rows)
     if items < tuning.winograd_min_items:
         return _costly(f"{items} work item(s), fewer than "
@@ -574,7 +576,7 @@ def gemm_backward_settings(layer, tuning, with_grad_input):
 
 # Tuning that waives every cost refusal, for forced algorithms.
 _WAIVED = dict(direct_max_channel_product=math.inf, winograd_min_channels=0,
-               winograd_min_tiles=0, winograd_min_items=0, winograd_max_work=math.inf,
+               winograd_min_items=0, winograd_max_work=math.inf,
                phase_max_waste=math.inf, phase_small_max_waste=math.inf,
                pointwise_types=(_F32, _F64), pointwise_max_channels=math.inf,
                pointwise_min_pixels=0)

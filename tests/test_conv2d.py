@@ -330,7 +330,7 @@ def test_large_copies_fall_back_to_bounded_buffers(rng, monkeypatch, x_shape, w_
 # Winograd for every layer of 16+ channels it can compute, small images too
 # (by default they stay on the tiled kernel, the padded work items wasting
 # what Winograd saves).
-WINOGRAD_ON_SMALL_IMAGES = dict(winograd_max_work=float("inf"), winograd_min_tiles=0,
+WINOGRAD_ON_SMALL_IMAGES = dict(winograd_max_work=float("inf"), winograd_item_tiles=0,
                                 winograd_min_items=0)
 
 
