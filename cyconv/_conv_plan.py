@@ -251,6 +251,15 @@ class ConvPlan:
         (see the module docstring), each with the condition.
     layer : Layer
         The shapes the plan was made for.
+
+    Examples
+    --------
+    >>> import cyconv
+    >>> plan = cyconv.conv2d_plan((1, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3)
+    >>> plan.algorithm, plan.settings["phases"]
+    ('tiled_phases', (2, 2))
+    >>> [name for name, reason in plan.refused]
+    ['direct', 'winograd', 'tiled']
     """
 
     def __init__(self, which, algorithm, settings, reason, refused, layer, fallbacks=()):
