@@ -68,13 +68,7 @@ def gemm_peak_gflops(dtype, size=1024, repeat=5):
 def median_time(function, repeat):
     """Median wall time of ``repeat`` calls after a pause and an untimed call."""
     time.sleep(SETTLE_SECONDS)
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(function, repeat)
 
 
 def interleaved_medians(functions, repeat, budget=None, pair_below=None):

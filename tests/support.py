@@ -23,3 +23,15 @@ def run_python(code, env=None, timeout=120, check=False):
     with tempfile.TemporaryDirectory() as empty_dir:
         return subprocess.run([sys.executable, "-c", code], env=env, cwd=empty_dir,
                               capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def counting_array(shape, chunks, calls):
+    """A dask array of ones that appends to ``calls`` the location of every
+    block it computes (dask is imported here: only the dask tests call this)."""
+    import dask.array as da
+    import numpy as np
+
+    def block(block_info=None):
+        calls.append(block_info[None]["chunk-location"])
+        return np.ones(block_info[None]["chunk-shape"])
+    return da.map_blocks(block, chunks=chunks, dtype=float, meta=np.empty((0,) * len(shape)))

@@ -9,7 +9,7 @@ import dask  # noqa: E402
 
 import cyconv  # noqa: E402
 import cyconv.dask as cdask  # noqa: E402
-from support import run_python  # noqa: E402
+from support import counting_array, run_python  # noqa: E402
 
 # Uneven chunks, some smaller than every kernel below.
 IMAGE_CHUNKS = ((7, 1, 12, 3), (2, 9, 5, 6))
@@ -94,18 +94,10 @@ def test_correlate_rejects_what_in_memory_rejects(rng, arguments):
         cdask.correlate2d(da.from_array(image, chunks=3), np.ones((2, 2)), **arguments)
 
 
-def _counting_array(shape, chunks, calls):
-    """A dask array that records every block it computes."""
-    def block(block_info=None):
-        calls.append(block_info[None]["chunk-location"])
-        return np.ones(block_info[None]["chunk-shape"])
-    return da.map_blocks(block, chunks=chunks, dtype=float, meta=np.empty((0,) * len(shape)))
-
-
 def test_nothing_is_computed_before_compute():
     calls = []
-    image = _counting_array((20, 20), ((10, 10), (10, 10)), calls)
-    x = _counting_array((2, 3, 20, 20), ((1, 1), (3,), (10, 10), (10, 10)), calls)
+    image = counting_array((20, 20), ((10, 10), (10, 10)), calls)
+    x = counting_array((2, 3, 20, 20), ((1, 1), (3,), (10, 10), (10, 10)), calls)
     results = [
         cdask.correlate2d(image, np.ones((3, 3)), boundary="wrap"),
         cdask.convolve2d(image, np.ones((3, 3)), "valid"),

@@ -10,6 +10,7 @@ import dask  # noqa: E402
 
 import cyconv.ndimage as ndimage  # noqa: E402
 from cyconv.dask import ndimage as dndimage  # noqa: E402
+from support import counting_array  # noqa: E402
 
 MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-constant", "grid-mirror",
          "grid-wrap"]
@@ -260,7 +261,7 @@ def test_rejects_eagerly_what_in_memory_rejects(case):
         getattr(ndimage, name)(image, *args, **kwargs)
     calls = []
     with pytest.raises(type(expected.value)):
-        getattr(dndimage, name)(_counting_array((8, 8), ((4, 4), (4, 4)), calls), *args, **kwargs)
+        getattr(dndimage, name)(counting_array((8, 8), ((4, 4), (4, 4)), calls), *args, **kwargs)
     assert calls == []
 
 
@@ -338,17 +339,9 @@ def test_a_dask_kernel_and_array_like_input(rng):
     _assert_same(lazy, ndimage.correlate(image, weights, mode="wrap"))
 
 
-def _counting_array(shape, chunks, calls):
-    """A dask array that records every block it computes."""
-    def block(block_info=None):
-        calls.append(block_info[None]["chunk-location"])
-        return np.ones(block_info[None]["chunk-shape"])
-    return da.map_blocks(block, chunks=chunks, dtype=float, meta=np.empty((0,) * len(shape)))
-
-
 def test_nothing_is_computed_before_compute():
     calls = []
-    image = _counting_array((20, 20), ((10, 10), (10, 10)), calls)
+    image = counting_array((20, 20), ((10, 10), (10, 10)), calls)
     results = []
     for name in FUNCTIONS:
         args, kwargs = CASES[name]

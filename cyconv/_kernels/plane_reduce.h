@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "correlate_tile.h"  /* CYCONV_VECTOR_EXT, CYCONV_VEC_BYTES: one vector width */
+
 #define CYCONV_DEFINE_PLANE_SUM(NAME, T)                                          \
 static inline T NAME##_sum(const T *x, ptrdiff_t n)                               \
 {                                                                                 \
@@ -31,21 +33,14 @@ static inline T NAME##_sum(const T *x, ptrdiff_t n)                             
     return (s0 + s1) + (s2 + s3);                                                 \
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#  if defined(__AVX512F__)
-#    define CYCONV_REDUCE_BYTES 64
-#  elif defined(__AVX__)
-#    define CYCONV_REDUCE_BYTES 32
-#  else
-#    define CYCONV_REDUCE_BYTES 16
-#  endif
+#if CYCONV_VECTOR_EXT
 
 #define CYCONV_DEFINE_PLANE_MAX(NAME, T, IT)                                   \
 static inline T NAME##_max(const T *x, ptrdiff_t n)                               \
 {                                                                                 \
-    typedef T vec __attribute__((vector_size(CYCONV_REDUCE_BYTES)));              \
-    typedef IT bits __attribute__((vector_size(CYCONV_REDUCE_BYTES)));            \
-    const ptrdiff_t lanes = CYCONV_REDUCE_BYTES / (ptrdiff_t)sizeof(T);           \
+    typedef T vec __attribute__((vector_size(CYCONV_VEC_BYTES)));                 \
+    typedef IT bits __attribute__((vector_size(CYCONV_VEC_BYTES)));               \
+    const ptrdiff_t lanes = CYCONV_VEC_BYTES / (ptrdiff_t)sizeof(T);              \
     T best = x[0];                                                                \
     int nan = 0;                                                                  \
     if (n >= lanes) {                                                             \

@@ -199,10 +199,24 @@ _RETURNS = """Returns
         ``cyconv.ndimage.{name}`` on the whole array."""
 
 
+_INTEGER_NOTES = """Notes
+    -----
+    scipy computes a moving average as a running floating-point sum from
+    the start of each line, which an integer output truncates, so a value
+    depends on where its line starts.  Into an integer dtype the filter
+    therefore runs on chunks that hold whole lines along the filtered
+    {lines} (as large as the input's chunks), and
+    the result is rechunked as the input: exact, at the cost of
+    {cost}.  Floating-point outputs use halos."""
+
+
 def _document(function):
     function.__doc__ = function.__doc__.format(
         input=_INPUT, output=_OUTPUT, workers=_WORKERS,
         returns=_RETURNS.format(name=function.__name__),
+        integer_notes=_INTEGER_NOTES.format(lines="axes, one axis after the other",
+                                            cost="the rechunkings"),
+        integer_notes_1d=_INTEGER_NOTES.format(lines="axis", cost="a rechunking"),
     )
     return function
 
@@ -247,15 +261,7 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -460,15 +466,7 @@ def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axis (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    a rechunking.  Floating-point outputs use halos.
+    {integer_notes_1d}
 
     Examples
     --------
@@ -505,15 +503,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -565,15 +555,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axis (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    a rechunking.  Floating-point outputs use halos.
+    {integer_notes_1d}
 
     Examples
     --------
@@ -624,15 +606,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -741,15 +715,7 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -789,15 +755,7 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -843,15 +801,7 @@ def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0, *, workers=None
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
@@ -885,15 +835,7 @@ def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0, *, workers=No
 
     {returns}
 
-    Notes
-    -----
-    scipy computes a moving average as a running floating-point sum from
-    the start of each line, which an integer output truncates, so a value
-    depends on where its line starts.  Into an integer dtype the filter
-    therefore runs on chunks that hold whole lines along the filtered
-    axes, one axis after the other (as large as the input's chunks), and
-    the result is rechunked as the input: exact, at the cost of
-    the rechunkings.  Floating-point outputs use halos.
+    {integer_notes}
 
     Examples
     --------
