@@ -34,10 +34,14 @@ import numpy as np
 
 from cyconv import _simd
 
-# The tiled kernel's module: its tile of pixels sizes Winograd's work items.
+# Kernel modules whose vector sizes enter the costs: the tiled kernel's tile
+# of pixels sizes Winograd's work items, the depthwise kernel's vector is its
+# block of channels and the direct kernel computes rows in whole tiles.
 _TILED = _simd.kernels("conv_tiled")
+_DEPTHWISE = _simd.kernels("conv_depthwise")
+_DIRECT = _simd.kernels("conv_direct")
 
-ALGORITHMS = ("direct", "winograd", "tiled", "tiled_phases", "pointwise", "gemm")
+ALGORITHMS = ("depthwise", "direct", "winograd", "tiled", "tiled_phases", "pointwise", "gemm")
 PASSES = ("forward", "grad_input", "grad_weight")
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -58,6 +62,22 @@ class Tuning:
     min_work_items: int = 8
     # Channels per group (in * out) up to which the direct kernel beats a GEMM.
     direct_max_channel_product: int = 16
+    # Depthwise layers: a work item's packed band of input rows and its
+    # outputs fill at most this much.  Every band packs the kernel's halo
+    # rows again: on EfficientNet-B0's depthwise layers (batch 1, float32, 1
+    # and 2 threads) bands of 4-40 KiB ran 1.1-1.9x the time of 100-500 KiB
+    # ones, which were within 15% of each other.
+    depthwise_band_bytes: int = 256 << 10
+    # Stride-1 depthwise layers stay with the direct kernel, which reuses
+    # each loaded vector across four output rows, unless its rows (whole
+    # tiles of two vectors) fill less than this share of the lanes that the
+    # depthwise kernel's blocks of channels fill.  Forced on 28 layers
+    # (float32 and float64, 7x7 to 224x224 planes, 1 to 1152 channels, 1 and
+    # 2 threads): the direct kernel ran 1.2-1.6x as fast on 24- to 64-pixel
+    # rows that fill its tiles, the two were within 25% of each other on
+    # rows that fill 7/8, and the depthwise kernel ran 1.3-1.9x as fast on
+    # float32 rows of 7 and 14 pixels (a fill of 7/32 and 7/16).
+    depthwise_min_lane_gain: float = 4 / 3
     # Stride-1 layers: images zero-padded at a time (at least one) fill at most
     # this much, and a work item covers about this many output pixels per channel.
     padded_images_bytes: int = 32 << 20
@@ -259,7 +279,7 @@ class ConvPlan:
     >>> plan.algorithm, plan.settings["phases"]
     ('tiled_phases', (2, 2))
     >>> [name for name, reason in plan.refused]
-    ['direct', 'winograd', 'tiled']
+    ['depthwise', 'direct', 'winograd', 'tiled']
     """
 
     def __init__(self, which, algorithm, settings, reason, refused, layer, fallbacks=()):
@@ -362,6 +382,40 @@ def _is_pointwise(layer):
 # --------------------------------------------------------------------------
 # The candidates: each returns (settings, reason) or a Refusal
 # --------------------------------------------------------------------------
+
+def _depthwise(layer, tuning):
+    """One input channel per group: a vector holds one pixel of a block of
+    output channels, whatever the stride or plane size."""
+    if _in_per_group(layer) != 1:
+        return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
+                       "kernel reads one")
+    if _out_per_group(layer) > tuning.direct_max_channel_product:
+        return _costly(f"{_out_per_group(layer)} output channels per group is more than "
+                       f"direct_max_channel_product={tuning.direct_max_channel_product}")
+    (kernel_h, kernel_w), (stride_h, stride_w) = _kernel(layer), layer.stride
+    batch, channels, out_h, out_w = layer.out_shape
+    lanes = _DEPTHWISE.VECTOR_BYTES // layer.dtype.itemsize
+    if layer.stride == (1, 1) and layer.dilation == (1, 1):
+        tile = _DIRECT.ROW_TILE_BYTES // layer.dtype.itemsize
+        direct_fill = out_w / (-(-out_w // tile) * tile) if out_w else 1.0
+        depthwise_fill = channels / (-(-channels // lanes) * lanes)
+        if depthwise_fill < tuning.depthwise_min_lane_gain * direct_fill:
+            return _costly(f"rows of {out_w} pixels fill {direct_fill:.2f} of the direct "
+                           f"kernel's lanes, {channels} channels {depthwise_fill:.2f} of "
+                           f"this kernel's: less than depthwise_min_lane_gain="
+                           f"{tuning.depthwise_min_lane_gain:.2f} times as many")
+    pixel_bytes = lanes * layer.dtype.itemsize
+    band_w = (max(out_w, 1) - 1) * stride_w + (kernel_w - 1) * layer.dilation[1] + 1
+    # An item of r output rows packs r * stride_h + halo input rows.
+    halo = (kernel_h - 1) * layer.dilation[0] + 1 - stride_h
+    row_bytes = (stride_h * band_w + out_w) * pixel_bytes
+    rows = (tuning.depthwise_band_bytes - halo * band_w * pixel_bytes) // row_bytes
+    # Several rows' items where images by blocks of channels are too few.
+    items = batch * -(-channels // lanes)
+    rows = min(rows, -(-out_h // -(-tuning.min_work_items // items)))
+    return ({"band_rows": max(1, min(out_h, rows)), "lanes": lanes},
+            f"one input channel per group: each vector holds one pixel of {lanes} channels")
+
 
 def _direct(layer, tuning):
     product = _in_per_group(layer) * _out_per_group(layer)
@@ -665,7 +719,7 @@ def _winograd_grad(layer, tuning):
             f"{forward[1]}: its products are GEMMs summing over the tiles")
 
 
-_FORWARD = (("direct", _direct), ("winograd", _winograd), ("tiled", _tiled),
+_FORWARD = (("depthwise", _depthwise), ("direct", _direct), ("winograd", _winograd), ("tiled", _tiled),
             ("tiled_phases", _tiled_phases), ("pointwise", _pointwise), ("gemm", _gemm))
 _GRAD_INPUT = (
     ("direct", _direct),

@@ -25,6 +25,7 @@ from cyconv._validation import (
 )
 
 # One compiled module per algorithm, at the selected SIMD level.
+_depthwise = _simd.kernels("conv_depthwise")
 _direct = _simd.kernels("conv_direct")
 _gemm = _simd.kernels("conv_gemm")
 _pointwise = _simd.kernels("conv_pointwise")
@@ -211,7 +212,10 @@ def _run_forward(plan, x, weight, bias, out, threads):
         with _conv_plan.forced("tiled"):
             plan = _conv_plan.plan(layer)
         settings, algorithm = plan.settings, plan.algorithm
-    if algorithm == "direct":
+    if algorithm == "depthwise":
+        _depthwise.depthwise_forward(x, weight, bias, out, layer.stride, _top_left(layer),
+                                     layer.dilation, settings["band_rows"], threads)
+    elif algorithm == "direct":
         _direct.direct_forward(x, weight, bias, out, layer.stride, _top_left(layer),
                                 layer.dilation, groups, threads)
     elif algorithm in ("tiled", "tiled_phases"):
@@ -338,9 +342,10 @@ def conv2d_plan(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1
     >>> plan.algorithm
     'winograd'
     >>> [name for name, reason in plan.refused]
-    ['direct']
-    >>> cyconv.conv2d_plan((1, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32).algorithm
-    'direct'
+    ['depthwise', 'direct']
+    >>> cyconv.conv2d_plan((1, 32, 112, 112), (32, 1, 3, 3), stride=2, padding=1,
+    ...                    groups=32).algorithm
+    'depthwise'
     >>> cyconv.conv2d_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1,
     ...                    which="grad_weight").algorithm
     'winograd'

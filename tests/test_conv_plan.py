@@ -12,6 +12,19 @@ F32, F64 = np.float32, np.float64
 # the reason or of a refusal).  Every candidate accepts in some row and
 # refuses for each of its reasons in another.
 TABLE = [
+    # depthwise: one input channel per group, strided or on rows that fill
+    # few of the direct kernel's lanes.
+    ((1, 96, 112, 112), (96, 1, 3, 3), dict(stride=2, padding=1, groups=96), F32, "forward",
+     "depthwise", "each vector holds one pixel"),
+    # Rows of 17 fill at most 0.71 of the direct kernel's lanes at every SIMD level.
+    ((1, 64, 17, 17), (64, 1, 5, 5), dict(padding=2, groups=64), F32, "forward",
+     "depthwise", "each vector holds one pixel"),
+    ((1, 32, 112, 112), (32, 1, 3, 3), dict(padding=1, groups=32), F32, "forward", "direct",
+     "less than depthwise_min_lane_gain"),
+    ((1, 2, 16, 16), (64, 1, 3, 3), dict(padding=1, groups=2), F32, "forward", "tiled",
+     "32 output channels per group is more than direct_max_channel_product"),
+    ((2, 4, 9, 9), (4, 4, 5, 5), {}, F64, "forward", "direct",
+     "4 input channels per group: the depthwise kernel reads one"),
     # direct: few channels per group, every pass.
     ((1, 32, 112, 112), (32, 1, 3, 3), dict(padding=1, groups=32), F32, "forward", "direct",
      "1 x 1 channels per group"),
@@ -182,12 +195,17 @@ FORCED_LAYERS = [
     ((2, 3, 17, 13), (6, 1, 5, 4), dict(stride=(3, 2), padding=(2, 1), groups=3)),
     ((1, 6, 10, 8), (10, 3, 3, 3), dict(padding=(0, 2), groups=2)),
     ((2, 4, 11, 10), (4, 4, 3, 2), dict(padding=2, dilation=(2, 1))),
+    # Depthwise: a partial block of channels, rows wider than a vector (and
+    # a last column the kernel never reads), narrower ones, dilation.
+    ((3, 20, 9, 6), (20, 1, 3, 3), dict(padding=(1, 2), dilation=(2, 1), groups=20)),
+    ((1, 5, 6, 40), (5, 1, 3, 7), dict(stride=(1, 2), groups=5)),
+    ((2, 4, 9, 12), (4, 1, 2, 3), dict(stride=2, groups=4)),
 ]
 
 
 # The passes each algorithm serves.
 SERVES = {
-    "direct": set(_conv_plan.PASSES), "winograd": set(_conv_plan.PASSES),
+    "depthwise": {"forward"}, "direct": set(_conv_plan.PASSES), "winograd": set(_conv_plan.PASSES),
     "tiled": {"forward", "grad_input"}, "tiled_phases": {"forward"},
     "pointwise": {"forward", "grad_input"}, "gemm": set(_conv_plan.PASSES),
 }

@@ -1,8 +1,10 @@
-"""NCHW convolution with few channels per group (depthwise): the direct kernels.
+"""NCHW convolution with few channels per group: the direct kernels.
 
-When a group has few channels (``_layers.DIRECT_MAX_CHANNEL_PRODUCT``: input
+When a group has few channels (``Tuning.direct_max_channel_product``: input
 times output channels per group), a GEMM or the tiled kernel has almost
-nothing to reuse across channels, so these work plane by plane: a work item
+nothing to reuse across channels, so these work plane by plane (the forward
+pass of depthwise layers whose rows fill few vectors is conv_depthwise's,
+which vectorises across channels instead): a work item
 is one output plane (forward), one input plane (input gradient) or one
 (image, output channel) (weight and bias gradients).  With stride and
 dilation 1 a plane is zero-padded and handed to the register-tiled kernels
@@ -24,6 +26,9 @@ from cyconv._kernels.correlate_tile cimport (
 )
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
+
+# With stride and dilation 1, output rows are computed in whole tiles this wide.
+ROW_TILE_BYTES = CYCONV_TILE_BYTES
 
 
 cdef inline Py_ssize_t chunk_for(Py_ssize_t items, int num_threads) noexcept nogil:

@@ -18,6 +18,7 @@ SIMD_FAMILIES = (
     "conv_tiled",
     "conv_winograd",
     "conv_pointwise",
+    "conv_depthwise",
 )
 
 # Level -> the compiler flags of its modules, narrowest first.  The baseline

@@ -1,0 +1,153 @@
+"""NCHW depthwise convolution (one input channel per group) vectorised across channels.
+
+The kernels of depthwise_tile.h hold one pixel of a block of channels per
+vector, so every lane does useful work whatever the stride, dilation or
+plane size (conv_direct's plane-by-plane kernels lose most of a vector on a
+7x7 plane and load a strided row element by element).  A work item is
+(image, block of output channels, band of output rows): it packs the input
+rows the band reads into a zero-padded channel-last buffer, sums the taps
+into a second buffer and writes that back to the output planes.  The
+conventions every conv_* module follows are in conv_common.pxd.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stddef cimport ptrdiff_t
+from libc.stdlib cimport free, malloc
+
+from cyconv._kernels.conv_common cimport reused_scratch, round_up
+from cyconv._kernels.fused cimport floating_t
+from cyconv._kernels.openmp cimport omp_get_thread_num
+
+
+cdef extern from "depthwise_tile.h" nogil:
+    const int CYCONV_DW_BYTES
+    void cyconv_depthwise_f32_pack_band(const float *image, ptrdiff_t plane, ptrdiff_t height,
+                                        ptrdiff_t width, ptrdiff_t first, ptrdiff_t used,
+                                        ptrdiff_t multiplier, ptrdiff_t first_row,
+                                        ptrdiff_t rows, ptrdiff_t pad_left, ptrdiff_t band_w,
+                                        float *band)
+    void cyconv_depthwise_f64_pack_band(const double *image, ptrdiff_t plane, ptrdiff_t height,
+                                        ptrdiff_t width, ptrdiff_t first, ptrdiff_t used,
+                                        ptrdiff_t multiplier, ptrdiff_t first_row,
+                                        ptrdiff_t rows, ptrdiff_t pad_left, ptrdiff_t band_w,
+                                        double *band)
+    void cyconv_depthwise_f32_band(const float *band, ptrdiff_t band_w, const ptrdiff_t *offsets,
+                                   ptrdiff_t taps, const float *weights, const float *bias,
+                                   ptrdiff_t stride_h, ptrdiff_t stride_w, ptrdiff_t out_w,
+                                   ptrdiff_t count, float *outputs)
+    void cyconv_depthwise_f64_band(const double *band, ptrdiff_t band_w,
+                                   const ptrdiff_t *offsets, ptrdiff_t taps,
+                                   const double *weights, const double *bias,
+                                   ptrdiff_t stride_h, ptrdiff_t stride_w, ptrdiff_t out_w,
+                                   ptrdiff_t count, double *outputs)
+    void cyconv_depthwise_f32_unpack_band(const float *outputs, ptrdiff_t count, float *image,
+                                          ptrdiff_t plane, ptrdiff_t first, ptrdiff_t used,
+                                          ptrdiff_t start)
+    void cyconv_depthwise_f64_unpack_band(const double *outputs, ptrdiff_t count, double *image,
+                                          ptrdiff_t plane, ptrdiff_t first, ptrdiff_t used,
+                                          ptrdiff_t start)
+
+
+# Bytes of one vector: a block of channels is this many bytes of one pixel.
+VECTOR_BYTES = CYCONV_DW_BYTES
+
+
+cdef inline void pack_band(const floating_t *image, ptrdiff_t plane, ptrdiff_t height,
+                           ptrdiff_t width, ptrdiff_t first, ptrdiff_t used,
+                           ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t rows,
+                           ptrdiff_t pad_left, ptrdiff_t band_w, floating_t *band) noexcept nogil:
+    if floating_t is float:
+        cyconv_depthwise_f32_pack_band(image, plane, height, width, first, used, multiplier,
+                                       first_row, rows, pad_left, band_w, band)
+    else:
+        cyconv_depthwise_f64_pack_band(image, plane, height, width, first, used, multiplier,
+                                       first_row, rows, pad_left, band_w, band)
+
+
+cdef inline void depthwise_band(const floating_t *band, ptrdiff_t band_w,
+                                const ptrdiff_t *offsets, ptrdiff_t taps,
+                                const floating_t *weights, const floating_t *bias,
+                                ptrdiff_t stride_h, ptrdiff_t stride_w, ptrdiff_t out_w,
+                                ptrdiff_t count, floating_t *outputs) noexcept nogil:
+    if floating_t is float:
+        cyconv_depthwise_f32_band(band, band_w, offsets, taps, weights, bias, stride_h, stride_w,
+                                  out_w, count, outputs)
+    else:
+        cyconv_depthwise_f64_band(band, band_w, offsets, taps, weights, bias, stride_h, stride_w,
+                                  out_w, count, outputs)
+
+
+cdef inline void unpack_band(const floating_t *outputs, ptrdiff_t count, floating_t *image,
+                             ptrdiff_t plane, ptrdiff_t first, ptrdiff_t used,
+                             ptrdiff_t start) noexcept nogil:
+    if floating_t is float:
+        cyconv_depthwise_f32_unpack_band(outputs, count, image, plane, first, used, start)
+    else:
+        cyconv_depthwise_f64_unpack_band(outputs, count, image, plane, first, used, start)
+
+
+def depthwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :, ::1] weight,
+                      const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
+                      tuple stride, tuple padding, tuple dilation, Py_ssize_t band_rows,
+                      int num_threads):
+    """Depthwise convolution: ``weight`` is (C_out, 1, kH, kW), C_out a
+    multiple of the C_in groups; ``bias`` is empty for none; ``padding`` is
+    (top, left).
+
+    A work item is (image, block of VECTOR_BYTES of output channels,
+    ``band_rows`` output rows).  The weights and bias are first laid out
+    [block][tap][lane], zero in the lanes past the last channel.
+    """
+    cdef Py_ssize_t batch = x.shape[0], height = x.shape[2], width = x.shape[3]
+    cdef Py_ssize_t channels = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
+    cdef Py_ssize_t multiplier = channels // x.shape[1]
+    cdef Py_ssize_t kernel_h = weight.shape[2], kernel_w = weight.shape[3], taps = kernel_h * kernel_w
+    cdef Py_ssize_t stride_h = stride[0], stride_w = stride[1], pad_top = padding[0]
+    cdef Py_ssize_t pad_left = padding[1], dil_h = dilation[0], dil_w = dilation[1]
+    cdef Py_ssize_t lanes = CYCONV_DW_BYTES // sizeof(floating_t)
+    cdef Py_ssize_t blocks = (channels + lanes - 1) // lanes
+    cdef Py_ssize_t bands = (out_h + band_rows - 1) // band_rows
+    cdef Py_ssize_t band_w = (out_w - 1) * stride_w + (kernel_w - 1) * dil_w + 1
+    cdef Py_ssize_t band_in_rows = (band_rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1
+    # Per thread: the packed input band, then its outputs (on whole cache lines).
+    cdef Py_ssize_t line = 64 // sizeof(floating_t)
+    cdef Py_ssize_t band_len = round_up(band_in_rows * band_w * lanes, line)
+    cdef Py_ssize_t thread_len = band_len + round_up(band_rows * out_w * lanes, line)
+    cdef Py_ssize_t item, n, block, first, used, oh0, rows, c, t, ky, kx
+    cdef floating_t *packed_in
+    cdef floating_t *outputs
+    cdef floating_t[::1] weights = reused_scratch(blocks * taps * lanes, <floating_t>0)
+    cdef floating_t[::1] shifts = reused_scratch(blocks * lanes, <floating_t>0)
+    cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
+    cdef floating_t *buffers = &scratch[0]
+    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(taps * sizeof(ptrdiff_t))
+    if offsets == NULL:
+        raise MemoryError("cannot allocate the tap offsets")
+    for ky in range(kernel_h):
+        for kx in range(kernel_w):
+            offsets[ky * kernel_w + kx] = (ky * dil_h * band_w + kx * dil_w) * lanes
+    for c in range(blocks * lanes):
+        shifts[c] = bias[c] if c < channels and bias.shape[0] > 0 else 0
+        for t in range(taps):
+            weights[(c // lanes * taps + t) * lanes + c % lanes] = \
+                weight[c, 0, t // kernel_w, t % kernel_w] if c < channels else 0
+    try:
+        with nogil, parallel(num_threads=num_threads):
+            packed_in = buffers + omp_get_thread_num() * thread_len
+            outputs = packed_in + band_len
+            for item in prange(batch * blocks * bands, schedule='dynamic'):
+                n = item // (blocks * bands)
+                block = item // bands % blocks
+                oh0 = item % bands * band_rows
+                rows = min(band_rows, out_h - oh0)
+                first = block * lanes
+                used = min(lanes, channels - first)
+                pack_band(&x[n, 0, 0, 0], height * width, height, width, first, used, multiplier,
+                          oh0 * stride_h - pad_top, (rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1,
+                          pad_left, band_w, packed_in)
+                depthwise_band(packed_in, band_w, offsets, taps, &weights[block * taps * lanes],
+                               &shifts[block * lanes], stride_h, stride_w, out_w, rows * out_w,
+                               outputs)
+                unpack_band(outputs, rows * out_w, &out[n, 0, 0, 0], out_h * out_w, first, used,
+                            oh0 * out_w)
+    finally:
+        free(offsets)
