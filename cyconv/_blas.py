@@ -8,7 +8,6 @@ beyond scipy is needed; threadpoolctl is used instead when scipy's BLAS is
 something else and threadpoolctl is installed.  Nested and concurrent callers
 share one limit: the first sets it, the last restores the original.
 """
-import contextlib
 import ctypes
 import glob
 import os
@@ -88,12 +87,17 @@ class _BlasLimit:
 
     def controllable(self):
         """True when cyconv can set the number of BLAS threads."""
+        if self._searched:   # every call asks: no lock once the answer is known
+            return self._controls is not None
         with self._lock:
             return self._find() is not None
 
-    @contextlib.contextmanager
     def single_threaded(self):
-        """Limit BLAS to one thread inside; yields whether that was possible."""
+        """Limit BLAS to one thread inside a ``with`` block; ``as`` gives
+        whether that was possible."""
+        return _SingleThreaded(self)
+
+    def _enter(self):
         with self._lock:
             controls = self._find()
             if controls is not None:
@@ -101,14 +105,32 @@ class _BlasLimit:
                     self._original = controls[0]()
                     controls[1](1)
                 self._users += 1
-        try:
-            yield controls is not None
-        finally:
-            if controls is not None:
-                with self._lock:
-                    self._users -= 1
-                    if self._users == 0:
-                        controls[1](self._original)
+        return controls is not None
+
+    def _exit(self):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._controls[1](self._original)
+
+
+class _SingleThreaded:
+    """The ``with`` block of `_BlasLimit.single_threaded` (a class: a
+    generator-based context manager costs a microsecond more, a tenth of a
+    small layer's call)."""
+
+    __slots__ = ("_limit", "_limited")
+
+    def __init__(self, limit):
+        self._limit = limit
+
+    def __enter__(self):
+        self._limited = self._limit._enter()
+        return self._limited
+
+    def __exit__(self, *exc_info):
+        if self._limited:
+            self._limit._exit()
 
 
 _limit = _BlasLimit()

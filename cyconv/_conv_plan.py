@@ -165,6 +165,16 @@ class Tuning:
     grad_slot_bytes: int = 64 << 20
     forced: tuple = ()
 
+    def __hash__(self):
+        # Every plan lookup hashes the tuning: once per object (it is frozen),
+        # not a microsecond per call.
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            value = hash(dataclasses.astuple(self))
+            object.__setattr__(self, "_hash", value)
+            return value
+
     def winograd_size(self, dtype):
         return self.winograd_size_float32 if dtype == _F32 else self.winograd_size_float64
 

@@ -6,6 +6,7 @@ runs the plan on the kernels of ``_kernels/`` and applies its data-dependent
 fallbacks.  BLAS is single-threaded throughout and no split depends on the
 thread count, so results are bitwise equal for any `workers`.
 """
+import functools
 import math
 from collections import namedtuple
 
@@ -55,16 +56,21 @@ def _padding_pairs(padding, kernel, stride, dilation):
     return (rows, rows), (cols, cols)
 
 
-def _batched(array, name, unbatched_ndim):
-    """``array`` with a leading batch axis, and whether it had one."""
-    if array.ndim == unbatched_ndim:
-        return array[np.newaxis], False
-    if array.ndim == unbatched_ndim + 1:
-        return array, True
+def _has_batch_axis(shape, name, unbatched_ndim):
+    """Whether an array of ``shape`` has a leading batch axis."""
+    if len(shape) in (unbatched_ndim, unbatched_ndim + 1):
+        return len(shape) == unbatched_ndim + 1
     raise ValueError(
         f"{name} must be {unbatched_ndim + 1}-D (batched) or {unbatched_ndim}-D (unbatched), "
-        f"got shape {array.shape}"
+        f"got shape {shape}"
     )
+
+
+def _batched(array, name, unbatched_ndim):
+    """``array`` with a leading batch axis, and whether it had one."""
+    if _has_batch_axis(array.shape, name, unbatched_ndim):
+        return array, True
+    return array[np.newaxis], False
 
 
 def _output_hw(name, image_hw, kernel, stride, padding, dilation):
@@ -93,34 +99,59 @@ def _conv_arguments(x, weight, bias, stride, padding, dilation, groups, extra=No
     weight = as_array(weight, "weight")
     bias = None if bias is None else as_array(bias, "bias")
     dtype = layer_dtype(x=x, weight=weight, bias=bias, **(extra or {}))
-    x, batched = _batched(x, "x", 3)
-    if weight.ndim != 4:
-        raise ValueError(f"weight must be 4-D (C_out, C_in // groups, kH, kW), got shape {weight.shape}")
+    shapes = (x.shape, weight.shape, None if bias is None else bias.shape)
+    arguments = (stride, padding, dilation, groups)
+    if all(map(_plain, arguments)):
+        geometry = _known_conv_geometry(*shapes, *arguments)
+    else:
+        geometry = _conv_geometry(*shapes, *arguments)
+    batched, out_shape = geometry[0], geometry[-1]
+    return _Conv(batched, x if batched else x[np.newaxis], weight, bias, dtype, *geometry[1:])
+
+
+def _plain(argument):
+    """True for an int, a str or a tuple of ints: arguments whose equal
+    values are valid alike (1.0 == 1, but only 1 is a valid stride)."""
+    return type(argument) in (int, str) or (
+        type(argument) is tuple and all(type(item) is int for item in argument))
+
+
+def _conv_geometry(x_shape, weight_shape, bias_shape, stride, padding, dilation, groups):
+    """(batched, kernel, stride, padding, dilation, groups, out_shape) of a
+    layer, every shape and argument checked."""
+    batched = _has_batch_axis(x_shape, "x", 3)
+    x_shape = x_shape if batched else (1,) + x_shape
+    if len(weight_shape) != 4:
+        raise ValueError(f"weight must be 4-D (C_out, C_in // groups, kH, kW), got shape {weight_shape}")
     groups = as_int(groups, "groups", 1)
     stride = as_pair(stride, "stride", 1)
     dilation = as_pair(dilation, "dilation", 1)
-    batch, channels = x.shape[:2]
-    out_channels, in_per_group = weight.shape[:2]
-    kernel = weight.shape[2:]
+    batch, channels = x_shape[:2]
+    out_channels, in_per_group = weight_shape[:2]
+    kernel = weight_shape[2:]
     if channels < 1:
-        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+        raise ValueError(f"x must have at least one channel, got shape {x_shape}")
     if min(kernel) < 1 or out_channels < 1 or in_per_group < 1:
-        raise ValueError(f"weight must have positive sizes, got shape {weight.shape}")
+        raise ValueError(f"weight must have positive sizes, got shape {weight_shape}")
     if out_channels % groups:
         raise ValueError(f"weight's {out_channels} output channels are not divisible by groups={groups}")
     if channels != in_per_group * groups:
         raise ValueError(
-            f"groups={groups} and weight of shape {weight.shape} expect x to have "
+            f"groups={groups} and weight of shape {weight_shape} expect x to have "
             f"{in_per_group * groups} channels, got {channels}"
         )
-    if bias is not None and bias.shape != (out_channels,):
-        raise ValueError(f"bias must have shape ({out_channels},), got {bias.shape}")
+    if bias_shape is not None and bias_shape != (out_channels,):
+        raise ValueError(f"bias must have shape ({out_channels},), got {bias_shape}")
     padding = _padding_pairs(padding, kernel, stride, dilation)
-    out_hw = _output_hw("conv2d", x.shape[2:], kernel, stride, padding, dilation)
-    check_index_range(f"conv2d: x of shape {x.shape} with padding={padding}",
+    out_hw = _output_hw("conv2d", x_shape[2:], kernel, stride, padding, dilation)
+    check_index_range(f"conv2d: x of shape {x_shape} with padding={padding}",
                       batch * out_channels * out_hw[0] * out_hw[1])
-    return _Conv(batched, x, weight, bias, dtype, kernel, stride, padding, dilation, groups,
-                 (batch, out_channels) + out_hw)
+    return batched, kernel, stride, padding, dilation, groups, (batch, out_channels) + out_hw
+
+
+# A network calls a few dozen layers over and over: their checks (a third
+# of a small layer's call) are done once.  Errors are raised, never cached.
+_known_conv_geometry = functools.lru_cache(maxsize=512)(_conv_geometry)
 
 
 def _native(array, dtype):

@@ -883,6 +883,19 @@ def test_invalid_arguments(kwargs, error, word):
         cyconv.conv2d(**arguments)
 
 
+@pytest.mark.parametrize("valid, invalid, error", [
+    (dict(stride=(1, 1)), dict(stride=(1, 1.0)), TypeError),
+    (dict(groups=1), dict(groups=1.0), TypeError),
+    (dict(padding=(1, 1)), dict(padding=[1, -1]), ValueError),
+])
+def test_checks_remembered_for_a_layer_refuse_equal_invalid_arguments(valid, invalid, error):
+    """The checks of a layer are done once for it; an argument equal to a
+    valid one but invalid itself (1.0 == 1) is still refused."""
+    cyconv.conv2d(X, W, **valid)
+    with pytest.raises(error):
+        cyconv.conv2d(X, W, **invalid)
+
+
 def test_invalid_backward_arguments():
     with pytest.raises(ValueError, match="grad_output"):
         cyconv.conv2d_backward(np.ones((1, 2, 3, 3)), X, W)
