@@ -137,10 +137,12 @@ class Tuning:
     phase_small_max_waste: float = 1.8
     phase_small_max_channels: int = 64
     phase_small_types: tuple = (_F32,)
-    # Types whose GEMM forward runs faster computing tiles pixel-major (OpenBLAS
-    # packs the column matrix faster in that product for float32, in the
-    # channel-major one for float64: measured with sgemm/dgemm on the layer shapes).
-    pixel_major_types: tuple = (_F32,)
+    # Types whose GEMM forward computes tiles pixel-major (cols^T . weight^T
+    # into a buffer transposed out) rather than channel-major (weight . cols
+    # straight into the output): none.  On ResNet-50's 1x1 and strided 3x3
+    # GEMM layers (float32, batch 1 and 8, 1 and 2 threads) channel-major ran
+    # 0.9-1.5x the speed of pixel-major, 1.2x on most; float64 the same.
+    pixel_major_types: tuple = ()
     # Pointwise (1x1) layers of these types, with at most this many input
     # channels per group and planes of at least this many pixels, run the
     # register-tiled kernel on the input gathered tile by tile, in work items of
@@ -157,9 +159,13 @@ class Tuning:
     # on 392 and more.
     gemm_min_pixels: int = 392
     # Output channels a forward GEMM computes at least when a group's are
-    # split between work items (batch-1 layers on small planes): blocks of 64
-    # ran at 61-88 GFLOP/s, of 32 at 53-73 (same measurement).
-    gemm_min_channels: int = 64
+    # split between work items (batch-1 layers on small planes).  OpenBLAS
+    # packs the whole column matrix again for every block: on ResNet-50's
+    # 1x1 and strided 3x3 GEMM layers at batch 1, blocks of 128 ran 1.0-1.2x
+    # the speed of blocks of 64 at 1 and 2 threads; blocks of 256 gained a
+    # little more at one thread but left 2 threads a single work item on
+    # layers of 256 channels (0.6x).
+    gemm_min_channels: int = 128
     # Partial weight gradients of the GEMM backward pass: at most this many, this large.
     max_grad_slots: int = 16
     grad_slot_bytes: int = 64 << 20
