@@ -166,6 +166,12 @@ class Tuning:
     # little more at one thread but left 2 threads a single work item on
     # layers of 256 channels (0.6x).
     gemm_min_channels: int = 128
+    # Work items the GEMM backward pass keeps at least when it puts several
+    # images side by side.  On ResNet-50's 7x7 and 14x14 GEMM layers at batch
+    # 8 the whole backward pass with 2 ran 1.1-1.9x (1 thread) and 1.2-2.7x
+    # (2 threads) as fast as one image per GEMM; with 1 (a single item) 2
+    # threads lost up to half of that, with 4 either lost 5-20%.
+    grad_min_items: int = 2
     # Partial weight gradients of the GEMM backward pass: at most this many, this large.
     max_grad_slots: int = 16
     grad_slot_bytes: int = 64 << 20
@@ -631,22 +637,38 @@ def _gemm(layer, tuning):
 
 
 def gemm_backward_settings(layer, tuning, with_grad_input):
-    """gemm_backward's settings: its tiles, the phases that keep concurrent
-    col2im tiles apart, and the slots of partial weight gradients."""
+    """gemm_backward's settings: its tiles, the images whose columns share a
+    GEMM, the phases that keep concurrent col2im tiles apart, and the slots
+    of partial weight gradients.
+
+    Every GEMM writes a whole weight gradient, summing over its tile's
+    pixels: planes of fewer than ``gemm_min_pixels`` are whole tiles, and
+    about that many pixels' worth of images go side by side into one GEMM,
+    as long as they leave ``grad_min_items`` work items.
+    """
+    batch, _, out_h, out_w = layer.out_shape
     pointwise = _is_pointwise(layer)
     tile_rows = _gemm_tile_rows(layer, pointwise, tuning)
+    images = 1
+    if out_h * out_w < tuning.gemm_min_pixels:
+        tile_rows = out_h
+        depth = _in_per_group(layer) * math.prod(_kernel(layer))
+        image_bytes = depth * out_h * out_w * layer.dtype.itemsize
+        images = max(1, min(-(-tuning.gemm_min_pixels // (out_h * out_w)),
+                            batch // tuning.grad_min_items,
+                            tuning.column_buffer_bytes // image_bytes))
     phases = 1
     if with_grad_input:
         # Smallest p such that tiles t and t + p never touch the same input row.
         span = layer.dilation[0] * (_kernel(layer)[0] - 1) - layer.stride[0] + 1
         phases = 1 + max(0, -(-span // (tile_rows * layer.stride[0])))
-    tiles = -(-layer.out_shape[2] // tile_rows)
-    items_per_phase = layer.x_shape[0] * -(-tiles // phases)
+    tiles = -(-out_h // tile_rows)
+    items_per_phase = -(-batch // images) * -(-tiles // phases)
     weight_bytes = math.prod(layer.weight_shape) * layer.dtype.itemsize
     slots = max(1, min(items_per_phase, tuning.max_grad_slots,
                        tuning.grad_slot_bytes // (weight_bytes or 1)))
-    return {"tile_rows": tile_rows, "im2col": not pointwise, "phases": phases,
-            "grad_slots": slots}
+    return {"tile_rows": tile_rows, "images": images, "im2col": not pointwise or images > 1,
+            "phases": phases, "grad_slots": slots}
 
 
 # --------------------------------------------------------------------------

@@ -336,7 +336,8 @@ def _gemm_backward(layer, grad_output, x, weight, grad_x, threads):
         _gemm.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots,
                                tuple(layer.weight_shape[2:]), layer.stride, _top_left(layer),
                                layer.dilation, layer.groups, settings["tile_rows"],
-                               settings["phases"], not settings["im2col"], with_grad_x, threads)
+                               settings["images"], settings["phases"], not settings["im2col"],
+                               with_grad_x, threads)
     grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(layer.weight_shape)
     return grad_x, grad_weight
 

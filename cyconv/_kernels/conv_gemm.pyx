@@ -97,11 +97,12 @@ cdef inline void im2col_row_tile(const floating_t *image, Py_ssize_t channels,
     walk_row_tile(<floating_t *>image, channels, geo, row0, rows, cols, ld, True)
 
 
-cdef inline void col2im_row_tile(const floating_t *cols, Py_ssize_t channels,
+cdef inline void col2im_row_tile(const floating_t *cols, Py_ssize_t ld, Py_ssize_t channels,
                                  const Geometry *geo, Py_ssize_t row0, Py_ssize_t rows,
                                  floating_t *image) noexcept nogil:
-    """Add the column matrix of output rows [row0, row0 + rows) back into a (channels, H, W) image."""
-    walk_row_tile(image, channels, geo, row0, rows, <floating_t *>cols, rows * geo.out_w, False)
+    """Add the column matrix of output rows [row0, row0 + rows), its rows
+    ``ld`` apart, back into a (channels, H, W) image."""
+    walk_row_tile(image, channels, geo, row0, rows, <floating_t *>cols, ld, False)
 
 
 def im2col(const floating_t[:, :, :, ::1] x, floating_t[:, :, ::1] cols,
@@ -129,7 +130,8 @@ def col2im(const floating_t[:, :, ::1] cols, floating_t[:, :, :, ::1] image,
     cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w, plane
     with nogil:
         for plane in prange(planes, num_threads=num_threads, schedule='static'):
-            col2im_row_tile(&cols[plane // channels, (plane % channels) * taps, 0], 1, &geo,
+            col2im_row_tile(&cols[plane // channels, (plane % channels) * taps, 0],
+                            geo.out_h * geo.out_w, 1, &geo,
                             0, geo.out_h, &image[plane // channels, plane % channels, 0, 0])
 
 
@@ -296,19 +298,24 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                   const floating_t[:, ::1] weight, floating_t[:, :, :, ::1] grad_x,
                   floating_t[:, :, :, ::1] grad_w_slots,
                   tuple kernel, tuple stride, tuple padding, tuple dilation,
-                  Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t phases, bint direct,
-                  bint with_grad_x, int num_threads):
+                  Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t images, Py_ssize_t phases,
+                  bint direct, bint with_grad_x, int num_threads):
     """Per-slot partial grad_w (zeroed by the caller) of gemm_forward, and
     grad_x (zeroed) when ``with_grad_x``.
 
-    Per (image, tile, group): grad_w_slot += cols . grad_out_tile^T and
+    Per (images, tile, group): grad_w_slot += cols . grad_out_tile^T and
     grad_x += col2im(W^T . grad_out_tile).  A slot is (groups, C_in/groups *
     kH * kW, C_out/groups), the weight gradient transposed: OpenBLAS packs
     the column matrix faster as the right operand of that product than as
-    the left one of ``grad_out_tile . cols^T`` (1.1-1.3x on these shapes).  Tiles ``t`` with the same
-    ``t % phases`` touch disjoint input rows, so one phase runs its items in
-    parallel; item ``j`` of a phase always goes to slot ``j % slots``, each slot
-    walked in order by one thread, and the caller sums the slots in order.
+    the left one of ``grad_out_tile . cols^T`` (1.1-1.3x on these shapes).
+    With ``images`` above 1 (whole planes as tiles) the column matrices and
+    output gradients of that many consecutive images go side by side into
+    per-thread buffers, so that one GEMM sums over all their pixels: a small
+    plane's GEMM would otherwise write the whole weight gradient for a few
+    dozen products each.  Tiles ``t`` with the same ``t % phases`` touch
+    disjoint input rows, so one phase runs its items in parallel; item ``j``
+    of a phase always goes to slot ``j % slots``, each slot walked in order
+    by one thread, and the caller sums the slots in order.
     """
     cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2], grad_out.shape[3],
                                       kernel, stride, padding, dilation)
@@ -316,51 +323,76 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
     cdef Py_ssize_t out_per_group = grad_out.shape[1] // groups, depth = weight.shape[1]
     cdef Py_ssize_t plane = geo.out_h * geo.out_w, in_plane = geo.height * geo.width
     cdef Py_ssize_t n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
+    cdef Py_ssize_t image_groups = (batch + images - 1) // images
     cdef Py_ssize_t slots = grad_w_slots.shape[0]
     cdef Py_ssize_t phase, phase_tiles, phase_items, slot, item, n, row0, rows, group, tile_len
-    cdef Py_ssize_t col_len = 0 if direct else depth * tile_rows * geo.out_w
+    cdef Py_ssize_t count, width, i, co
+    cdef bint in_place = direct and images == 1
+    cdef Py_ssize_t col_len = 0 if in_place else depth * images * tile_rows * geo.out_w
+    cdef Py_ssize_t go_len = out_per_group * images * plane if images > 1 else 0
     cdef const floating_t *go_block
     cdef const floating_t *w_block
+    cdef Py_ssize_t ld_go
     cdef floating_t *buffer
+    cdef floating_t *go_buffer
+    if images < 1 or (images > 1 and tile_rows < geo.out_h):
+        raise ValueError("images must be positive, and above 1 only with whole planes as tiles")
     num_threads = <int>max(1, min(num_threads, slots))
-    cdef floating_t *buffers = alloc_buffers(num_threads, col_len, <floating_t>0)
+    cdef floating_t *buffers = alloc_buffers(num_threads, col_len + go_len, <floating_t>0)
     try:
         for phase in range(min(phases, n_tiles)):
             phase_tiles = (n_tiles - phase + phases - 1) // phases
-            phase_items = batch * phase_tiles
+            phase_items = image_groups * phase_tiles
             with nogil, parallel(num_threads=num_threads):
-                buffer = buffers + omp_get_thread_num() * col_len if buffers != NULL else NULL
+                buffer = buffers + omp_get_thread_num() * (col_len + go_len) \
+                    if buffers != NULL else NULL
+                go_buffer = buffer + col_len if buffer != NULL else NULL
                 for slot in prange(slots, schedule='dynamic'):
                     item = slot
                     while item < phase_items:
-                        n = item // phase_tiles
+                        n = item // phase_tiles * images
+                        count = min(images, batch - n)
                         row0 = (phase + (item % phase_tiles) * phases) * tile_rows
                         rows = min(tile_rows, geo.out_h - row0)
                         tile_len = rows * geo.out_w
+                        width = count * tile_len
                         for group in range(groups):
                             go_block = &grad_out[n, group * out_per_group, 0, 0] + row0 * geo.out_w
+                            ld_go = plane
                             w_block = &weight[group * out_per_group, 0]
-                            if direct:
+                            if count > 1:
+                                for co in range(out_per_group):
+                                    for i in range(count):
+                                        memcpy(go_buffer + co * width + i * plane,
+                                               &grad_out[n + i, group * out_per_group + co, 0, 0],
+                                               plane * sizeof(floating_t))
+                                go_block = go_buffer
+                                ld_go = width
+                            if in_place:
                                 gemm(False, True, depth, out_per_group, tile_len, 1,
                                      &x[n, group * in_per_group, 0, 0] + row0 * geo.width, in_plane,
-                                     go_block, plane, 1, &grad_w_slots[slot, group, 0, 0],
+                                     go_block, ld_go, 1, &grad_w_slots[slot, group, 0, 0],
                                      out_per_group)
                                 if with_grad_x:
                                     gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
-                                         depth, go_block, plane, 0,
+                                         depth, go_block, ld_go, 0,
                                          &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
                                          in_plane)
                             else:
-                                im2col_row_tile(&x[n, group * in_per_group, 0, 0], in_per_group,
-                                                &geo, row0, rows, buffer, tile_len)
-                                gemm(False, True, depth, out_per_group, tile_len, 1, buffer,
-                                     tile_len, go_block, plane, 1,
+                                for i in range(count):
+                                    im2col_row_tile(&x[n + i, group * in_per_group, 0, 0],
+                                                    in_per_group, &geo, row0, rows,
+                                                    buffer + i * tile_len, width)
+                                gemm(False, True, depth, out_per_group, width, 1, buffer,
+                                     width, go_block, ld_go, 1,
                                      &grad_w_slots[slot, group, 0, 0], out_per_group)
                                 if with_grad_x:
-                                    gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
-                                         depth, go_block, plane, 0, buffer, tile_len)
-                                    col2im_row_tile(buffer, in_per_group, &geo, row0, rows,
-                                                    &grad_x[n, group * in_per_group, 0, 0])
+                                    gemm(True, False, depth, width, out_per_group, 1, w_block,
+                                         depth, go_block, ld_go, 0, buffer, width)
+                                    for i in range(count):
+                                        col2im_row_tile(buffer + i * tile_len, width, in_per_group,
+                                                        &geo, row0, rows,
+                                                        &grad_x[n + i, group * in_per_group, 0, 0])
                         item = item + slots
     finally:
         free(buffers)
