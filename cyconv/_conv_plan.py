@@ -405,19 +405,22 @@ def _is_pointwise(layer):
 # The candidates: each returns (settings, reason) or a Refusal
 # --------------------------------------------------------------------------
 
-def _depthwise(layer, tuning):
+_DEPTHWISE_REASON = "one input channel per group: each vector holds one pixel of {} channels"
+
+
+def _depthwise(layer, tuning, spread=(1, 1)):
     """One input channel per group: a vector holds one pixel of a block of
-    output channels, whatever the stride or plane size."""
+    output channels, whatever the stride or plane size.  ``spread``: the
+    input's pixels lie that far apart (the input gradient of a strided layer)."""
     if _in_per_group(layer) != 1:
         return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
                        "kernel reads one")
     if _out_per_group(layer) > tuning.direct_max_channel_product:
         return _costly(f"{_out_per_group(layer)} output channels per group is more than "
                        f"direct_max_channel_product={tuning.direct_max_channel_product}")
-    (kernel_h, kernel_w), (stride_h, stride_w) = _kernel(layer), layer.stride
-    batch, channels, out_h, out_w = layer.out_shape
+    channels, out_w = layer.out_shape[1], layer.out_shape[3]
     lanes = _DEPTHWISE.VECTOR_BYTES // layer.dtype.itemsize
-    if layer.stride == (1, 1) and layer.dilation == (1, 1):
+    if layer.stride == layer.dilation == spread == (1, 1):
         tile = _DIRECT.ROW_TILE_BYTES // layer.dtype.itemsize
         direct_fill = out_w / (-(-out_w // tile) * tile) if out_w else 1.0
         depthwise_fill = channels / (-(-channels // lanes) * lanes)
@@ -426,17 +429,47 @@ def _depthwise(layer, tuning):
                            f"kernel's lanes, {channels} channels {depthwise_fill:.2f} of "
                            f"this kernel's: less than depthwise_min_lane_gain="
                            f"{tuning.depthwise_min_lane_gain:.2f} times as many")
+    settings = _depthwise_bands(layer, tuning)
+    if spread != (1, 1):
+        settings["spread"] = spread
+    return settings, _DEPTHWISE_REASON.format(lanes)
+
+
+def _depthwise_bands(layer, tuning):
+    """The depthwise kernel's work items: bands of output rows whose packed
+    input and outputs fill at most ``depthwise_band_bytes``, split further
+    where images by blocks of channels are fewer than ``min_work_items``."""
+    (kernel_h, kernel_w), (stride_h, stride_w) = _kernel(layer), layer.stride
+    batch, channels, out_h, out_w = layer.out_shape
+    lanes = _DEPTHWISE.VECTOR_BYTES // layer.dtype.itemsize
     pixel_bytes = lanes * layer.dtype.itemsize
     band_w = (max(out_w, 1) - 1) * stride_w + (kernel_w - 1) * layer.dilation[1] + 1
     # An item of r output rows packs r * stride_h + halo input rows.
     halo = (kernel_h - 1) * layer.dilation[0] + 1 - stride_h
     row_bytes = (stride_h * band_w + out_w) * pixel_bytes
     rows = (tuning.depthwise_band_bytes - halo * band_w * pixel_bytes) // row_bytes
-    # Several rows' items where images by blocks of channels are too few.
     items = batch * -(-channels // lanes)
     rows = min(rows, -(-out_h // -(-tuning.min_work_items // items)))
-    return ({"band_rows": max(1, min(out_h, rows)), "lanes": lanes},
-            f"one input channel per group: each vector holds one pixel of {lanes} channels")
+    return {"band_rows": max(1, min(out_h, rows)), "lanes": lanes}
+
+
+def _depthwise_grad_input(layer, tuning):
+    """The depthwise kernel on the transposed layer, its input (the output
+    gradient) spread ``stride`` apart."""
+    if _in_per_group(layer) != 1:
+        return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
+                       "kernel reads one")
+    if _out_per_group(layer) != 1:
+        return _cannot(f"{_out_per_group(layer)} output channels per group: an input "
+                       "channel's gradient would sum across lanes")
+    inner = transposed(layer)
+    if inner is None:
+        return _cannot("the transposed layer would need negative padding")
+    result = _depthwise(inner, tuning, spread=layer.stride)
+    if isinstance(result, Refusal):
+        return result
+    settings, reason = result
+    return settings, f"{reason} (of the transposed layer)"
 
 
 def _direct(layer, tuning):
@@ -760,6 +793,7 @@ def _winograd_grad(layer, tuning):
 _FORWARD = (("depthwise", _depthwise), ("direct", _direct), ("winograd", _winograd), ("tiled", _tiled),
             ("tiled_phases", _tiled_phases), ("pointwise", _pointwise), ("gemm", _gemm))
 _GRAD_INPUT = (
+    ("depthwise", _depthwise_grad_input),
     ("direct", _direct),
     ("winograd", _transposed_candidate(_winograd, _needs_stride1_kernel)),
     ("tiled", _transposed_candidate(_tiled, _needs_stride1_kernel)),
@@ -783,6 +817,8 @@ def _plan_grad_input(layer, tuning):
     """The forward algorithms on the `transposed` layer where they apply,
     else gemm_backward."""
     result = _walk("grad_input", layer, _GRAD_INPUT, tuning)
+    if result.algorithm == "depthwise":
+        result.fallbacks = (("direct", NON_FINITE_WEIGHT),)
     if result.algorithm in ("winograd", "tiled"):
         result.fallbacks = (("gemm", NON_FINITE_WEIGHT),)
     if result.algorithm == "winograd":
@@ -791,9 +827,15 @@ def _plan_grad_input(layer, tuning):
 
 
 def _plan_grad_weight(layer, tuning):
-    """With the input gradient where that is direct or gemm (one kernel sums
-    both), else Winograd F(2x2, 3x3) where it applies, else gemm."""
+    """Depthwise where the input gradient is; with the input gradient where
+    that is direct or gemm (one kernel sums both); else Winograd F(2x2, 3x3)
+    where it applies, else gemm."""
     grad_input = _cached_plan(layer, "grad_input", tuning)
+    if grad_input.algorithm == "depthwise":
+        return ConvPlan("grad_weight", "depthwise", _depthwise_bands(layer, tuning),
+                        _DEPTHWISE_REASON.format(grad_input.settings["lanes"]),
+                        grad_input.refused, layer,
+                        (("direct", f"with the input gradient {NON_FINITE_WEIGHT}"),))
     if grad_input.algorithm in ("direct", "gemm"):
         settings = dict(grad_input.settings)
         return ConvPlan("grad_weight", grad_input.algorithm, settings,

@@ -245,7 +245,8 @@ def _run_forward(plan, x, weight, bias, out, threads):
         settings, algorithm = plan.settings, plan.algorithm
     if algorithm == "depthwise":
         _depthwise.depthwise_forward(x, weight, bias, out, layer.stride, _top_left(layer),
-                                     layer.dilation, settings["band_rows"], threads)
+                                     layer.dilation, settings.get("spread", (1, 1)),
+                                     settings["band_rows"], threads)
     elif algorithm == "direct":
         _direct.direct_forward(x, weight, bias, out, layer.stride, _top_left(layer),
                                 layer.dilation, groups, threads)
@@ -292,6 +293,20 @@ def _kernel_grad_input(plan, grad_output, weight, threads):
                                       plan.layer.dtype),
                  np.empty(0, plan.layer.dtype), grad_x, threads)
     return grad_x
+
+
+def _depthwise_grad_weight(plan, grad_output, x, threads):
+    """(grad_weight, grad_bias) of a depthwise layer, summed image by image."""
+    layer = plan.layer
+    batch, channels = layer.out_shape[:2]
+    kernel = tuple(layer.weight_shape[2:])
+    grad_weight = memory.empty((batch, channels, kernel[0] * kernel[1]), layer.dtype)
+    grad_bias = memory.empty((batch, channels), layer.dtype)
+    _depthwise.depthwise_grad_weight(grad_output, x, grad_weight, grad_bias, kernel, layer.stride,
+                                     _top_left(layer), layer.dilation, plan.settings["band_rows"],
+                                     threads)
+    return (np.add.reduce(grad_weight, axis=0).reshape(layer.weight_shape),
+            np.add.reduce(grad_bias, axis=0))
 
 
 def _winograd_grad_weight(plan, grad_output, x, threads):
@@ -547,8 +562,15 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     weight = _native(conv.weight, dtype)
     layer = _layer(conv)
     grad_input = _conv_plan.plan(layer, "grad_input")
-    if grad_input.algorithm == "direct":
+    if grad_input.algorithm == "direct" or (
+            ("direct", _conv_plan.NON_FINITE_WEIGHT) in grad_input.fallbacks
+            and not all_finite(weight)):
         grad_x, grad_weight, grad_bias = _direct_backward(layer, grad_output, x, weight, threads)
+        return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
+    if grad_input.algorithm == "depthwise":
+        grad_x = _kernel_grad_input(grad_input, grad_output, weight, threads)
+        grad_weight, grad_bias = _depthwise_grad_weight(
+            _conv_plan.plan(layer, "grad_weight"), grad_output, x, threads)
         return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
     grad_x = grad_weight = None

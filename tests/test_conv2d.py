@@ -189,6 +189,36 @@ def test_backward_non_finite_values_reach_what_the_reference_gives(rng, w_shape,
         _assert_same_values(got_part, want_part)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("finite_weight", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_non_finite_values_reach_what_the_reference_gives(rng, stride, finite_weight,
+                                                                    dtype):
+    """The depthwise kernel packs padding zeros, spread zeros and repeated
+    lanes beside the data: none of them may meet an inf (0 * inf is NaN).
+    An inf or NaN weight sends the input gradient to the direct kernel."""
+    x = rng.standard_normal((2, 20, 7, 9)).astype(dtype)
+    weight = rng.standard_normal((20, 1, 3, 3)).astype(dtype)
+    bias = rng.standard_normal(20).astype(dtype)
+    x[1, 0, 0, -1] = np.nan
+    x[0, -1, -1, 0] = -np.inf
+    x[1, 17, 3, 4] = np.inf
+    if not finite_weight:
+        weight[3, 0, 1, 1] = np.inf
+    args = (stride, 1, 1, 20)
+    pads = _pads(1, weight.shape, 1)
+    with _conv_plan.forced("depthwise"):
+        assert cyconv.conv2d_plan(x.shape, weight.shape, *args, dtype=dtype,
+                                  which="grad_input").algorithm == "depthwise"
+        out = cyconv.conv2d(x, weight, bias, *args)
+        grad_out = rng.standard_normal(out.shape).astype(dtype)
+        got = cyconv.conv2d_backward(grad_out, x, weight, *args)
+    _assert_same_values(out, conv2d_reference(x, weight, bias, (stride, stride), pads, (1, 1), 20))
+    want = conv2d_backward_reference(grad_out, x, weight, (stride, stride), pads, (1, 1), 20)
+    for got_part, want_part in zip(got, want):
+        _assert_same_values(got_part, want_part)
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
                          CASES + [((1, 32, 30, 30), (16, 32, 3, 3), 1, 1, 1, 1),
                                   ((2, 5, 9, 8), (7, 5, 3, 3), 2, 1, 1, 1)])

@@ -25,6 +25,16 @@ TABLE = [
      "32 output channels per group is more than direct_max_channel_product"),
     ((2, 4, 9, 9), (4, 4, 5, 5), {}, F64, "forward", "direct",
      "4 input channels per group: the depthwise kernel reads one"),
+    # Its input gradient is the transposed layer, the output gradient spread
+    # stride apart; the weight gradient follows it.
+    ((1, 96, 112, 112), (96, 1, 3, 3), dict(stride=2, padding=1, groups=96), F32, "grad_input",
+     "depthwise", "(of the transposed layer)"),
+    ((1, 96, 112, 112), (96, 1, 3, 3), dict(stride=2, padding=1, groups=96), F32,
+     "grad_weight", "depthwise", "each vector holds one pixel"),
+    ((2, 3, 17, 13), (6, 1, 5, 4), dict(stride=2, groups=3), F32, "grad_input", "direct",
+     "an input channel's gradient would sum across lanes"),
+    ((2, 16, 9, 9), (16, 1, 5, 5), dict(stride=2, padding=5, groups=16), F32, "grad_input",
+     "direct", "would need negative padding"),
     # direct: few channels per group, every pass.
     ((1, 32, 112, 112), (32, 1, 3, 3), dict(padding=1, groups=32), F32, "forward", "direct",
      "1 x 1 channels per group"),
@@ -128,9 +138,9 @@ def test_every_reason_and_algorithm_is_in_the_table():
     chosen = {(row[4], row[5]) for row in TABLE}
     for algorithm in _conv_plan.ALGORITHMS:
         assert ("forward", algorithm) in chosen
-    for algorithm in ("direct", "winograd", "tiled", "pointwise", "gemm"):
+    for algorithm in ("depthwise", "direct", "winograd", "tiled", "pointwise", "gemm"):
         assert ("grad_input", algorithm) in chosen
-    for algorithm in ("direct", "winograd", "gemm"):
+    for algorithm in ("depthwise", "direct", "winograd", "gemm"):
         assert ("grad_weight", algorithm) in chosen
 
 
@@ -142,6 +152,9 @@ def test_plan_shows_its_fallbacks():
     assert [name for name, _ in grad_input.fallbacks] == ["gemm", "tiled"]
     assert "falls back to gemm where a weight is inf or NaN" in str(grad_input)
     assert cyconv.conv2d_plan((2, 8, 9, 9), (8, 8, 3, 3), stride=2).fallbacks == ()
+    depthwise = cyconv.conv2d_plan((1, 96, 112, 112), (96, 1, 3, 3), stride=2, padding=1,
+                                   groups=96, which="grad_input")
+    assert depthwise.fallbacks == (("direct", _conv_plan.NON_FINITE_WEIGHT),)
 
 
 def test_tuning_changes_the_choice_for_the_with_block_only():
@@ -205,7 +218,7 @@ FORCED_LAYERS = [
 
 # The passes each algorithm serves.
 SERVES = {
-    "depthwise": {"forward"}, "direct": set(_conv_plan.PASSES), "winograd": set(_conv_plan.PASSES),
+    "depthwise": set(_conv_plan.PASSES), "direct": set(_conv_plan.PASSES), "winograd": set(_conv_plan.PASSES),
     "tiled": {"forward", "grad_input"}, "tiled_phases": {"forward"},
     "pointwise": {"forward", "grad_input"}, "gemm": set(_conv_plan.PASSES),
 }

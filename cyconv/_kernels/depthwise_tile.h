@@ -14,7 +14,10 @@
  * (`pack_band`), sums the taps into a band of outputs (`depthwise_band`)
  * and writes them back to their planes (`unpack_band`).  Both copies
  * transpose `lanes` pixels by `lanes` channels in registers, so they run at
- * a few cycles per vector rather than one per element.
+ * a few cycles per vector rather than one per element.  The input gradient
+ * is the same sums over the output gradient spread `stride` apart (the
+ * transposed layer), and the weight gradient sums products of a packed
+ * input band and a packed output-gradient band (`grad_weight_band`).
  *
  * Lane l of a block of output channels starting at `first` reads input
  * channel (first + l) / multiplier (a depthwise layer with `multiplier`
@@ -127,32 +130,41 @@ CYCONV_INLINE void NAME##_transpose(NAME##_vec *rows)                           
 CYCONV_DW_VECTOR(NAME, T)                                                         \
 CYCONV_DW_TRANSPOSE(NAME, T, IT)                                                  \
                                                                                   \
-/* band[r][c][lane] = input row first_row + r, column c - pad_left, of the       \
-   lane's channel, zero outside the image; r < rows, c < band_w. */              \
+/* band[r][c][lane] = pixel (first_row + r, c - pad_left) of the lane's        \
+   channel spread `step_h` x `step_w` apart (the input gradient of a strided     \
+   layer reads its output gradient so), zero between and outside; r < rows,     \
+   c < band_w. */                                                                 \
 static void NAME##_pack_band(const T *image, ptrdiff_t plane, ptrdiff_t height,   \
                              ptrdiff_t width, ptrdiff_t first, ptrdiff_t used,    \
-                             ptrdiff_t multiplier, ptrdiff_t first_row,           \
-                             ptrdiff_t rows, ptrdiff_t pad_left, ptrdiff_t band_w, \
-                             T *band)                                             \
+                             ptrdiff_t multiplier, ptrdiff_t step_h, ptrdiff_t step_w, \
+                             ptrdiff_t first_row, ptrdiff_t rows, ptrdiff_t pad_left, \
+                             ptrdiff_t band_w, T *band)                           \
 {                                                                                 \
     enum { lanes = CYCONV_DW_BYTES / sizeof(T) };                                 \
     const ptrdiff_t row_len = band_w * lanes;                                     \
-    ptrdiff_t kept = band_w - pad_left < width ? band_w - pad_left : width;       \
-    if (kept < 0) kept = 0;                                                       \
-    const ptrdiff_t lo = first_row > 0 ? first_row : 0;                           \
-    const ptrdiff_t hi = first_row + rows < height ? first_row + rows : height;   \
-    for (ptrdiff_t r = 0; r < rows; ++r) {                                        \
-        T *dst = band + r * row_len;                                              \
-        if (first_row + r < lo || first_row + r >= hi) {                          \
-            memset(dst, 0, row_len * sizeof(T));                                  \
-            continue;                                                             \
+    /* Columns c < kept land inside the band; rows [lo, hi) do. */               \
+    ptrdiff_t kept = band_w > pad_left ? (band_w - pad_left + step_w - 1) / step_w : 0; \
+    if (kept > width) kept = width;                                               \
+    const ptrdiff_t lo = first_row > 0 ? (first_row + step_h - 1) / step_h : 0;   \
+    ptrdiff_t hi = (first_row + rows - 1) / step_h + 1;                           \
+    if (first_row + rows <= 0) hi = 0;                                            \
+    if (hi > height) hi = height;                                                 \
+    if (step_h > 1 || step_w > 1) {                                               \
+        memset(band, 0, rows * row_len * sizeof(T));                              \
+    } else {                                                                      \
+        for (ptrdiff_t r = 0; r < rows; ++r) {                                    \
+            T *dst = band + r * row_len;                                          \
+            if (first_row + r < lo || first_row + r >= hi) {                      \
+                memset(dst, 0, row_len * sizeof(T));                              \
+                continue;                                                         \
+            }                                                                     \
+            memset(dst, 0, (pad_left < band_w ? pad_left : band_w) * lanes * sizeof(T)); \
+            if (pad_left + kept < band_w)                                         \
+                memset(dst + (pad_left + kept) * lanes, 0,                        \
+                       (band_w - pad_left - kept) * lanes * sizeof(T));           \
         }                                                                         \
-        memset(dst, 0, (pad_left < band_w ? pad_left : band_w) * lanes * sizeof(T)); \
-        if (pad_left + kept < band_w)                                             \
-            memset(dst + (pad_left + kept) * lanes, 0,                            \
-                   (band_w - pad_left - kept) * lanes * sizeof(T));               \
     }                                                                             \
-    if (hi <= lo || kept == 0) return;                                            \
+    if (hi <= lo || kept <= 0) return;                                            \
     /* Lanes past `used` repeat the last channel: their weights are zero and     \
        their outputs are never written back. */                                   \
     const T *source[lanes];                                                       \
@@ -162,7 +174,7 @@ static void NAME##_pack_band(const T *image, ptrdiff_t plane, ptrdiff_t height, 
         /* Row by row, `lanes` pixels at a time, the last chunk of a row         \
            overlapping the one before. */                                         \
         for (ptrdiff_t row = lo; row < hi; ++row) {                               \
-            T *dst = band + ((row - first_row) * band_w + pad_left) * lanes;      \
+            T *dst = band + ((row * step_h - first_row) * band_w + pad_left) * lanes; \
             for (ptrdiff_t col = 0; col < kept; col += lanes) {                   \
                 const ptrdiff_t at = col + lanes <= width ? col : width - lanes;  \
                 NAME##_vec block[lanes];                                          \
@@ -171,7 +183,8 @@ static void NAME##_pack_band(const T *image, ptrdiff_t plane, ptrdiff_t height, 
                 NAME##_transpose(block);                                          \
                 for (int i = 0; i < lanes; ++i)                                   \
                     if (at + i < kept)                                            \
-                        memcpy(dst + (at + i) * lanes, &block[i], sizeof block[i]); \
+                        memcpy(dst + (at + i) * step_w * lanes, &block[i],        \
+                               sizeof block[i]);                                  \
             }                                                                     \
         }                                                                         \
         return;                                                                   \
@@ -179,7 +192,7 @@ static void NAME##_pack_band(const T *image, ptrdiff_t plane, ptrdiff_t height, 
     /* Rows narrower than a vector: their pixels are contiguous in every         \
        plane, `lanes` at a time, each stored where its row and column go. */     \
     const ptrdiff_t end = hi * width;                                             \
-    ptrdiff_t q = lo * width, row = lo - first_row, col = 0;                      \
+    ptrdiff_t q = lo * width, row = lo, col = 0;                                  \
     for (; q + lanes <= end; q += lanes) {                                        \
         NAME##_vec block[lanes];                                                  \
         for (int l = 0; l < lanes; ++l)                                           \
@@ -187,14 +200,15 @@ static void NAME##_pack_band(const T *image, ptrdiff_t plane, ptrdiff_t height, 
         NAME##_transpose(block);                                                  \
         for (int i = 0; i < lanes; ++i) {                                         \
             if (col < kept)                                                       \
-                memcpy(band + (row * band_w + pad_left + col) * lanes, &block[i], \
-                       sizeof block[i]);                                          \
+                memcpy(band + ((row * step_h - first_row) * band_w + pad_left     \
+                               + col * step_w) * lanes, &block[i], sizeof block[i]); \
             if (++col == width) { col = 0; ++row; }                               \
         }                                                                         \
     }                                                                             \
     for (; q < end; ++q) {                                                        \
         if (col < kept) {                                                         \
-            T *cell = band + (row * band_w + pad_left + col) * lanes;             \
+            T *cell = band + ((row * step_h - first_row) * band_w + pad_left      \
+                              + col * step_w) * lanes;                            \
             for (int l = 0; l < lanes; ++l) cell[l] = source[l][q];               \
         }                                                                         \
         if (++col == width) { col = 0; ++row; }                                   \
@@ -233,6 +247,52 @@ static void NAME##_band(const T *band, ptrdiff_t band_w, const ptrdiff_t *offset
     }                                                                             \
 }                                                                                 \
                                                                                   \
+/* grad_weight[t][lane] += sum_{j < count} grad_out[j][lane]                    \
+   * band[base_j + offsets[t]][lane], bases as in _band, and                      \
+   grad_bias[lane] += sum_j grad_out[j][lane]: the sums of a fixed order. */      \
+static void NAME##_grad_weight_band(const T *band, ptrdiff_t band_w,             \
+                                    const ptrdiff_t *offsets, ptrdiff_t taps,     \
+                                    const T *grad_out, ptrdiff_t stride_h,        \
+                                    ptrdiff_t stride_w, ptrdiff_t out_w,          \
+                                    ptrdiff_t count, T *grad_weight, T *grad_bias) \
+{                                                                                 \
+    enum { lanes = CYCONV_DW_BYTES / sizeof(T), pixels = CYCONV_DW_PIXELS };      \
+    ptrdiff_t row = 0, col = 0;                                                   \
+    NAME##_vec bias_sum;                                                          \
+    memcpy(&bias_sum, grad_bias, sizeof bias_sum);                                \
+    for (ptrdiff_t j = 0; j < count; j += pixels) {                               \
+        const T *base[pixels];                                                    \
+        NAME##_vec g[pixels], x, acc[2], sum;                                     \
+        const ptrdiff_t done = count - j < pixels ? count - j : pixels;           \
+        for (int p = 0; p < pixels; ++p) {                                        \
+            base[p] = band + (row * stride_h * band_w + col * stride_w) * lanes;  \
+            if (p < done) memcpy(&g[p], grad_out + (j + p) * lanes, sizeof g[p]);  \
+            if (p + 1 < done && ++col == out_w) { col = 0; ++row; }               \
+        }                                                                         \
+        if (done == pixels && ++col == out_w) { col = 0; ++row; }                 \
+        for (int p = 0; p < done; ++p) CYCONV_DW_ADD(bias_sum, g[p]);             \
+        for (ptrdiff_t t = 0; t < taps; ++t) {                                    \
+            memset(acc, 0, sizeof acc);                                           \
+            /* A partial tile multiplies only its pixels: 0 * inf is NaN. */      \
+            if (done == pixels)                                                   \
+                for (int p = 0; p < pixels; ++p) {                                \
+                    memcpy(&x, base[p] + offsets[t], sizeof x);                   \
+                    CYCONV_DW_FMA(acc[p & 1], x, g[p]);                           \
+                }                                                                 \
+            else                                                                  \
+                for (int p = 0; p < done; ++p) {                                  \
+                    memcpy(&x, base[p] + offsets[t], sizeof x);                   \
+                    CYCONV_DW_FMA(acc[p & 1], x, g[p]);                           \
+                }                                                                 \
+            memcpy(&sum, grad_weight + t * lanes, sizeof sum);                    \
+            CYCONV_DW_ADD(acc[0], acc[1]);                                        \
+            CYCONV_DW_ADD(sum, acc[0]);                                           \
+            memcpy(grad_weight + t * lanes, &sum, sizeof sum);                    \
+        }                                                                         \
+    }                                                                             \
+    memcpy(grad_bias, &bias_sum, sizeof bias_sum);                                \
+}                                                                                 \
+                                                                                  \
 /* Plane (first + l) at pixel start + j = outputs[j][l], j < count, l < used. */  \
 static void NAME##_unpack_band(const T *outputs, ptrdiff_t count, T *image,       \
                                ptrdiff_t plane, ptrdiff_t first, ptrdiff_t used,  \
@@ -261,10 +321,14 @@ static void NAME##_unpack_band(const T *outputs, ptrdiff_t count, T *image,     
 
 #if CYCONV_VECTOR_EXT
 #  define CYCONV_DW_FMA(acc, x, w) ((acc) += (x) * (w))
+#  define CYCONV_DW_ADD(acc, x) ((acc) += (x))
 #else
 #  define CYCONV_DW_FMA(acc, x, w)                                                \
     do { for (size_t l_ = 0; l_ < sizeof (acc).v / sizeof (acc).v[0]; ++l_)       \
              (acc).v[l_] += (x).v[l_] * (w).v[l_]; } while (0)
+#  define CYCONV_DW_ADD(acc, x)                                                   \
+    do { for (size_t l_ = 0; l_ < sizeof (acc).v / sizeof (acc).v[0]; ++l_)       \
+             (acc).v[l_] += (x).v[l_]; } while (0)
 #endif
 
 CYCONV_DEFINE_DEPTHWISE(cyconv_depthwise_f32, float, int32_t)
