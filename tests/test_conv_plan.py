@@ -278,6 +278,7 @@ def test_every_algorithm_forced_matches_the_reference(rng, algorithm, dtype, tol
     ((3, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1: columns copied side by side
     ((1, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1, one image: blocks in place
     ((1, 4, 9, 7), (7, 4, 2, 3), dict(stride=(2, 1), padding=(1, 0))),   # channel blocks
+    ((5, 12, 1, 1), (15, 4, 1, 1), dict(groups=3)),   # one-pixel planes: rows of one GEMM
 ])
 def test_gemm_work_items_of_images_and_channel_blocks(rng, dtype, tolerance, pixel_major,
                                                       x_shape, w_shape, kwargs):

@@ -194,7 +194,7 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     cdef Py_ssize_t n_tiles, image_groups, block, items, item, n0, count, row0, tile_len
     cdef Py_ssize_t width, group, co0, co_count, co, i, k
     cdef Py_ssize_t col_len, result_len, buffer_len
-    cdef bint has_bias = bias.shape[0] > 0, in_place
+    cdef bint has_bias = bias.shape[0] > 0, in_place, single_pixel
     cdef const floating_t *columns
     cdef Py_ssize_t ld_columns
     cdef const floating_t *row
@@ -210,14 +210,18 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     image_groups = (batch + images - 1) // images
     block = (out_per_group + channel_blocks - 1) // channel_blocks
     items = image_groups * n_tiles * channel_blocks
-    in_place = direct and images == 1
+    # One-pixel planes (squeeze-excite layers): the images' inputs are the
+    # rows of one matrix, their outputs the rows of another.
+    single_pixel = direct and plane == 1 and in_plane == 1
+    in_place = direct and (images == 1 or single_pixel)
     col_len = 0 if in_place else depth * images * tile_rows * geo.out_w
     if channel_blocks > 1 and not in_place:
         # Every (images, row tile, group)'s columns, built once for all its blocks.
         parts = image_groups * n_tiles * groups
         shared_len = parts * col_len
         col_len = 0
-    result_len = block * images * tile_rows * geo.out_w if pixel_major or images > 1 else 0
+    result_len = block * images * tile_rows * geo.out_w \
+        if (pixel_major or images > 1) and not single_pixel else 0
     buffer_len = col_len + result_len
     num_threads = <int>max(1, min(num_threads, items))
     try:
@@ -250,6 +254,16 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
                 if co_count <= 0:
                     continue
                 for group in range(groups):
+                    k = group * out_per_group + co0
+                    if single_pixel:
+                        c_block = &out[n0, k, 0, 0]
+                        for i in range(count):
+                            for co in range(co_count):
+                                c_block[i * out.shape[1] + co] = bias[k + co] if has_bias else 0
+                        gemm(False, True, count, co_count, depth, 1,
+                             &x[n0, group * in_per_group, 0, 0], x.shape[1], &weight[k, 0], depth,
+                             1, c_block, out.shape[1])
+                        continue
                     if in_place:
                         columns = &x[n0, group * in_per_group, 0, 0] + row0 * geo.width
                         ld_columns = in_plane
@@ -264,7 +278,6 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
                                             buffer + i * tile_len, width)
                         columns = buffer
                         ld_columns = width
-                    k = group * out_per_group + co0
                     if pixel_major:
                         gemm(True, True, width, co_count, depth, 1, columns, ld_columns,
                              &weight[k, 0], depth, 0, result, co_count)
