@@ -166,12 +166,15 @@ class Tuning:
     # little more at one thread but left 2 threads a single work item on
     # layers of 256 channels (0.6x).
     gemm_min_channels: int = 128
-    # Work items the GEMM backward pass keeps at least when it puts several
-    # images side by side.  On ResNet-50's 7x7 and 14x14 GEMM layers at batch
-    # 8 the whole backward pass with 2 ran 1.1-1.9x (1 thread) and 1.2-2.7x
-    # (2 threads) as fast as one image per GEMM; with 1 (a single item) 2
-    # threads lost up to half of that, with 4 either lost 5-20%.
-    grad_min_items: int = 2
+    # Work items the GEMM passes keep at least when they put several images
+    # side by side.  On ResNet-50's 7x7 and 14x14 GEMM layers at batch 8 the
+    # whole backward pass with 2 ran 1.1-1.9x (1 thread) and 1.2-2.7x (2
+    # threads) as fast as one image per GEMM; with 1 (a single item) 2
+    # threads lost up to half of that, with 4 either lost 5-20%.  The forward
+    # pass of EfficientNet-B0's 7x7 layers of 192 and 320 output channels
+    # (one block of gemm_min_channels) ran at 0.4-0.6x torch at 2 threads
+    # with a single item.
+    gemm_min_items: int = 2
     # Partial weight gradients of the GEMM backward pass: at most this many, this large.
     max_grad_slots: int = 16
     grad_slot_bytes: int = 64 << 20
@@ -628,7 +631,8 @@ def _gemm_work_items(layer, pointwise, tuning):
     """(tile_rows, images, channel_blocks) of the forward GEMMs.
 
     A plane of fewer than ``gemm_min_pixels`` pixels is one row tile, and
-    that many pixels' worth of images share a GEMM; larger planes keep
+    that many pixels' worth of images share a GEMM (not where a 1x1 layer
+    would copy them); larger planes keep
     `_gemm_tile_rows`, not split below ``gemm_min_pixels``.  Where that
     leaves fewer than ``min_work_items`` items, each group's output channels
     are split into blocks of at least ``gemm_min_channels``, whose shared
@@ -639,7 +643,12 @@ def _gemm_work_items(layer, pointwise, tuning):
     depth = _in_per_group(layer) * math.prod(_kernel(layer))
     widest = max(_out_per_group(layer) if layer.dtype in tuning.pixel_major_types else 0, depth)
     image_bytes = widest * out_h * out_w * layer.dtype.itemsize
-    if out_h * out_w < tuning.gemm_min_pixels:
+    # A pointwise layer's input is its own column matrix: copying images side
+    # by side cost more than the wider GEMM gained (the 7x7 and 14x14 1x1
+    # layers of ResNet-50 and EfficientNet-B0 at batch 8 ran 1.0-1.2x as fast
+    # in place at one thread, 1.0-1.9x at two).  One-pixel planes are the
+    # rows of one matrix, with no copy.
+    if out_h * out_w < tuning.gemm_min_pixels and (not pointwise or out_h * out_w == 1):
         tile_rows = out_h
         images = min(batch, -(-tuning.gemm_min_pixels // (out_h * out_w)),
                      max(1, tuning.column_buffer_bytes // image_bytes))
@@ -655,6 +664,9 @@ def _gemm_work_items(layer, pointwise, tuning):
     if items < tuning.min_work_items and shared_bytes <= 4 * tuning.column_buffer_bytes:
         channel_blocks = max(1, min(-(-tuning.min_work_items // items),
                                     _out_per_group(layer) // tuning.gemm_min_channels))
+    if items * channel_blocks < tuning.gemm_min_items and images > 1:
+        # Too few channels for blocks: fewer images per GEMM.
+        images = max(1, min(images, batch // tuning.gemm_min_items))
     return tile_rows, images, channel_blocks
 
 
@@ -677,7 +689,7 @@ def gemm_backward_settings(layer, tuning, with_grad_input):
     Every GEMM writes a whole weight gradient, summing over its tile's
     pixels: planes of fewer than ``gemm_min_pixels`` are whole tiles, and
     about that many pixels' worth of images go side by side into one GEMM,
-    as long as they leave ``grad_min_items`` work items.
+    as long as they leave ``gemm_min_items`` work items.
     """
     batch, _, out_h, out_w = layer.out_shape
     pointwise = _is_pointwise(layer)
@@ -688,7 +700,7 @@ def gemm_backward_settings(layer, tuning, with_grad_input):
         depth = _in_per_group(layer) * math.prod(_kernel(layer))
         image_bytes = depth * out_h * out_w * layer.dtype.itemsize
         images = max(1, min(-(-tuning.gemm_min_pixels // (out_h * out_w)),
-                            batch // tuning.grad_min_items,
+                            batch // tuning.gemm_min_items,
                             tuning.column_buffer_bytes // image_bytes))
     phases = 1
     if with_grad_input:

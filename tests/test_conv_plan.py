@@ -275,7 +275,7 @@ def test_every_algorithm_forced_matches_the_reference(rng, algorithm, dtype, tol
 @pytest.mark.parametrize("pixel_major", [True, False])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", [
     ((5, 6, 4, 3), (10, 3, 3, 3), dict(padding=1, groups=2)),   # several images per GEMM
-    ((3, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1: columns copied side by side
+    ((3, 8, 5, 5), (12, 8, 1, 1), dict(padding=1)),             # 1x1 padded: columns side by side
     ((1, 8, 5, 5), (12, 8, 1, 1), {}),                          # 1x1, one image: blocks in place
     ((1, 4, 9, 7), (7, 4, 2, 3), dict(stride=(2, 1), padding=(1, 0))),   # channel blocks
     ((5, 12, 1, 1), (15, 4, 1, 1), dict(groups=3)),   # one-pixel planes: rows of one GEMM

@@ -203,7 +203,7 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     cdef floating_t *result
     cdef floating_t *buffers = NULL
     cdef floating_t *shared = NULL
-    cdef Py_ssize_t part, parts = 1, shared_len = 0
+    cdef Py_ssize_t part, part_image, parts = 1, shared_len = 0
     if tile_rows < 1 or images < 1 or channel_blocks < 1:
         raise ValueError("tile_rows, images and channel_blocks must be positive")
     n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
@@ -229,13 +229,17 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
         if shared_len:
             shared = alloc_buffers(1, shared_len, <floating_t>0)
             with nogil:
-                for part in prange(parts, num_threads=num_threads, schedule='dynamic'):
+                # One image of a part at a time: a batch of small planes is one part.
+                for part_image in prange(parts * images, num_threads=num_threads,
+                                         schedule='dynamic'):
+                    part = part_image // images
+                    i = part_image % images
                     group = part % groups
                     row0 = (part // groups % n_tiles) * tile_rows
                     n0 = part // groups // n_tiles * images
                     count = min(images, batch - n0)
                     tile_len = min(tile_rows, geo.out_h - row0) * geo.out_w
-                    for i in range(count):
+                    if i < count:
                         im2col_row_tile(&x[n0 + i, group * in_per_group, 0, 0], in_per_group,
                                         &geo, row0, tile_len // geo.out_w,
                                         shared + part * (shared_len // parts) + i * tile_len,
