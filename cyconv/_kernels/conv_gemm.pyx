@@ -160,6 +160,11 @@ cdef void transpose_tile(const floating_t *tile, Py_ssize_t pixels, Py_ssize_t c
                     dst[p] = src[p * channels]
 
 
+# Tasks per image that build shared columns, each a slice of its channels.
+cdef enum:
+    COLUMN_SLICES = 4
+
+
 def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weight,
                  const floating_t[::1] bias, floating_t[:, :, :, ::1] out,
                  tuple kernel, tuple stride, tuple padding, tuple dilation,
@@ -203,7 +208,7 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
     cdef floating_t *result
     cdef floating_t *buffers = NULL
     cdef floating_t *shared = NULL
-    cdef Py_ssize_t part, part_image, parts = 1, shared_len = 0
+    cdef Py_ssize_t part, task, c0, c1, parts = 1, shared_len = 0
     if tile_rows < 1 or images < 1 or channel_blocks < 1:
         raise ValueError("tile_rows, images and channel_blocks must be positive")
     n_tiles = (geo.out_h + tile_rows - 1) // tile_rows
@@ -229,20 +234,24 @@ def gemm_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, ::1] weig
         if shared_len:
             shared = alloc_buffers(1, shared_len, <floating_t>0)
             with nogil:
-                # One image of a part at a time: a batch of small planes is one part.
-                for part_image in prange(parts * images, num_threads=num_threads,
-                                         schedule='dynamic'):
-                    part = part_image // images
-                    i = part_image % images
+                # A slice of one image's channels at a time: a batch of one
+                # small plane is a single part.
+                for task in prange(parts * images * COLUMN_SLICES, num_threads=num_threads,
+                                   schedule='dynamic'):
+                    part = task // (images * COLUMN_SLICES)
+                    i = task // COLUMN_SLICES % images
+                    c0 = task % COLUMN_SLICES * in_per_group // COLUMN_SLICES
+                    c1 = (task % COLUMN_SLICES + 1) * in_per_group // COLUMN_SLICES
                     group = part % groups
                     row0 = (part // groups % n_tiles) * tile_rows
                     n0 = part // groups // n_tiles * images
                     count = min(images, batch - n0)
                     tile_len = min(tile_rows, geo.out_h - row0) * geo.out_w
-                    if i < count:
-                        im2col_row_tile(&x[n0 + i, group * in_per_group, 0, 0], in_per_group,
+                    if i < count and c1 > c0:
+                        im2col_row_tile(&x[n0 + i, group * in_per_group + c0, 0, 0], c1 - c0,
                                         &geo, row0, tile_len // geo.out_w,
-                                        shared + part * (shared_len // parts) + i * tile_len,
+                                        shared + part * (shared_len // parts) + i * tile_len
+                                        + c0 * geo.kernel_h * geo.kernel_w * count * tile_len,
                                         count * tile_len)
         with nogil, parallel(num_threads=num_threads):
             buffer = buffers + omp_get_thread_num() * buffer_len if buffers != NULL else NULL
