@@ -411,13 +411,21 @@ def _is_pointwise(layer):
 _DEPTHWISE_REASON = "one input channel per group: each vector holds one pixel of {} channels"
 
 
+def _one_input_channel(layer):
+    """The refusal of a layer with several input channels per group, or None."""
+    if _in_per_group(layer) != 1:
+        return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
+                       "kernel reads one")
+    return None
+
+
 def _depthwise(layer, tuning, spread=(1, 1)):
     """One input channel per group: a vector holds one pixel of a block of
     output channels, whatever the stride or plane size.  ``spread``: the
     input's pixels lie that far apart (the input gradient of a strided layer)."""
-    if _in_per_group(layer) != 1:
-        return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
-                       "kernel reads one")
+    refusal = _one_input_channel(layer)
+    if refusal:
+        return refusal
     if _out_per_group(layer) > tuning.direct_max_channel_product:
         return _costly(f"{_out_per_group(layer)} output channels per group is more than "
                        f"direct_max_channel_product={tuning.direct_max_channel_product}")
@@ -425,7 +433,7 @@ def _depthwise(layer, tuning, spread=(1, 1)):
     lanes = _DEPTHWISE.VECTOR_BYTES // layer.dtype.itemsize
     if layer.stride == layer.dilation == spread == (1, 1):
         tile = _DIRECT.ROW_TILE_BYTES // layer.dtype.itemsize
-        direct_fill = out_w / (-(-out_w // tile) * tile) if out_w else 1.0
+        direct_fill = out_w / (-(-out_w // tile) * tile)
         depthwise_fill = channels / (-(-channels // lanes) * lanes)
         if depthwise_fill < tuning.depthwise_min_lane_gain * direct_fill:
             return _costly(f"rows of {out_w} pixels fill {direct_fill:.2f} of the direct "
@@ -446,7 +454,7 @@ def _depthwise_bands(layer, tuning):
     batch, channels, out_h, out_w = layer.out_shape
     lanes = _DEPTHWISE.VECTOR_BYTES // layer.dtype.itemsize
     pixel_bytes = lanes * layer.dtype.itemsize
-    band_w = (max(out_w, 1) - 1) * stride_w + (kernel_w - 1) * layer.dilation[1] + 1
+    band_w = (out_w - 1) * stride_w + (kernel_w - 1) * layer.dilation[1] + 1
     # An item of r output rows packs r * stride_h + halo input rows.
     halo = (kernel_h - 1) * layer.dilation[0] + 1 - stride_h
     row_bytes = (stride_h * band_w + out_w) * pixel_bytes
@@ -459,9 +467,9 @@ def _depthwise_bands(layer, tuning):
 def _depthwise_grad_input(layer, tuning):
     """The depthwise kernel on the transposed layer, its input (the output
     gradient) spread ``stride`` apart."""
-    if _in_per_group(layer) != 1:
-        return _cannot(f"{_in_per_group(layer)} input channels per group: the depthwise "
-                       "kernel reads one")
+    refusal = _one_input_channel(layer)
+    if refusal:
+        return refusal
     if _out_per_group(layer) != 1:
         return _cannot(f"{_out_per_group(layer)} output channels per group: an input "
                        "channel's gradient would sum across lanes")
@@ -802,8 +810,9 @@ def _winograd_grad(layer, tuning):
             f"{forward[1]}: its products are GEMMs summing over the tiles")
 
 
-_FORWARD = (("depthwise", _depthwise), ("direct", _direct), ("winograd", _winograd), ("tiled", _tiled),
-            ("tiled_phases", _tiled_phases), ("pointwise", _pointwise), ("gemm", _gemm))
+_FORWARD = (("depthwise", _depthwise), ("direct", _direct), ("winograd", _winograd),
+            ("tiled", _tiled), ("tiled_phases", _tiled_phases), ("pointwise", _pointwise),
+            ("gemm", _gemm))
 _GRAD_INPUT = (
     ("depthwise", _depthwise_grad_input),
     ("direct", _direct),

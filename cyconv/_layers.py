@@ -105,7 +105,7 @@ def _conv_arguments(x, weight, bias, stride, padding, dilation, groups, extra=No
         geometry = _known_conv_geometry(*shapes, *arguments)
     else:
         geometry = _conv_geometry(*shapes, *arguments)
-    batched, out_shape = geometry[0], geometry[-1]
+    batched = geometry[0]
     return _Conv(batched, x if batched else x[np.newaxis], weight, bias, dtype, *geometry[1:])
 
 

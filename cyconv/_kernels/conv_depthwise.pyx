@@ -16,7 +16,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from cyconv._kernels.conv_common cimport reused_scratch, round_up
+from cyconv._kernels.conv_common cimport Geometry, make_geometry, reused_scratch, round_up
 from cyconv._kernels.fused cimport floating_t
 from cyconv._kernels.openmp cimport omp_get_thread_num
 
@@ -116,17 +116,34 @@ cdef inline void unpack_band(const floating_t *outputs, ptrdiff_t count, floatin
         cyconv_depthwise_f64_unpack_band(outputs, count, image, plane, first, used, start)
 
 
-cdef ptrdiff_t *tap_offsets(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t dil_h,
-                            Py_ssize_t dil_w, Py_ssize_t band_w, Py_ssize_t lanes) except NULL:
+cdef inline Py_ssize_t rows_read(const Geometry *geo, Py_ssize_t rows) noexcept nogil:
+    """Input rows that ``rows`` output rows read: a band's height."""
+    return (rows - 1) * geo.stride_h + (geo.kernel_h - 1) * geo.dil_h + 1
+
+
+cdef inline Py_ssize_t band_width(const Geometry *geo) noexcept nogil:
+    """Input columns that an output row reads: a band's width."""
+    return (geo.out_w - 1) * geo.stride_w + (geo.kernel_w - 1) * geo.dil_w + 1
+
+
+cdef inline Py_ssize_t band_length(const Geometry *geo, Py_ssize_t band_rows,
+                                   Py_ssize_t lanes, Py_ssize_t itemsize) noexcept nogil:
+    """Elements of a packed input band, on whole cache lines."""
+    return round_up(rows_read(geo, band_rows) * band_width(geo) * lanes, 64 // itemsize)
+
+
+cdef ptrdiff_t *tap_offsets(const Geometry *geo, Py_ssize_t lanes) except NULL:
     """Where each tap reads in a packed band, from an output's base; the
     caller frees them."""
     cdef Py_ssize_t ky, kx
-    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(kernel_h * kernel_w * sizeof(ptrdiff_t))
+    cdef ptrdiff_t *offsets = <ptrdiff_t *> malloc(geo.kernel_h * geo.kernel_w
+                                                   * sizeof(ptrdiff_t))
     if offsets == NULL:
         raise MemoryError("cannot allocate the tap offsets")
-    for ky in range(kernel_h):
-        for kx in range(kernel_w):
-            offsets[ky * kernel_w + kx] = (ky * dil_h * band_w + kx * dil_w) * lanes
+    for ky in range(geo.kernel_h):
+        for kx in range(geo.kernel_w):
+            offsets[ky * geo.kernel_w + kx] = (ky * geo.dil_h * band_width(geo)
+                                               + kx * geo.dil_w) * lanes
     return offsets
 
 
@@ -144,12 +161,11 @@ def depthwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
     ``band_rows`` output rows).  The weights and bias are first laid out
     [block][tap][lane], zero in the lanes past the last channel.
     """
-    cdef Py_ssize_t batch = x.shape[0], height = x.shape[2], width = x.shape[3]
-    cdef Py_ssize_t channels = out.shape[1], out_h = out.shape[2], out_w = out.shape[3]
-    cdef Py_ssize_t multiplier = channels // x.shape[1]
-    cdef Py_ssize_t kernel_h = weight.shape[2], kernel_w = weight.shape[3], taps = kernel_h * kernel_w
-    cdef Py_ssize_t stride_h = stride[0], stride_w = stride[1], pad_top = padding[0]
-    cdef Py_ssize_t pad_left = padding[1], dil_h = dilation[0], dil_w = dilation[1]
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], out.shape[2], out.shape[3],
+                                      (weight.shape[2], weight.shape[3]), stride, padding,
+                                      dilation)
+    cdef Py_ssize_t batch = x.shape[0], channels = out.shape[1]
+    cdef Py_ssize_t multiplier = channels // x.shape[1], taps = geo.kernel_h * geo.kernel_w
     cdef Py_ssize_t step_h = spread[0], step_w = spread[1]
     if channels % x.shape[1] or weight.shape[0] != channels or weight.shape[1] != 1 \
             or min(step_h, step_w, band_rows) < 1:
@@ -157,13 +173,11 @@ def depthwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
                          "of C_in, and positive spreads and band rows")
     cdef Py_ssize_t lanes = CYCONV_DW_BYTES // sizeof(floating_t)
     cdef Py_ssize_t blocks = (channels + lanes - 1) // lanes
-    cdef Py_ssize_t bands = (out_h + band_rows - 1) // band_rows
-    cdef Py_ssize_t band_w = (out_w - 1) * stride_w + (kernel_w - 1) * dil_w + 1
-    cdef Py_ssize_t band_in_rows = (band_rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1
+    cdef Py_ssize_t bands = (geo.out_h + band_rows - 1) // band_rows
     # Per thread: the packed input band, then its outputs (on whole cache lines).
-    cdef Py_ssize_t line = 64 // sizeof(floating_t)
-    cdef Py_ssize_t band_len = round_up(band_in_rows * band_w * lanes, line)
-    cdef Py_ssize_t thread_len = band_len + round_up(band_rows * out_w * lanes, line)
+    cdef Py_ssize_t band_len = band_length(&geo, band_rows, lanes, sizeof(floating_t))
+    cdef Py_ssize_t thread_len = band_len + round_up(band_rows * geo.out_w * lanes,
+                                                     64 // sizeof(floating_t))
     cdef Py_ssize_t item, n, block, first, used, oh0, rows, c, t
     cdef floating_t *packed_in
     cdef floating_t *outputs
@@ -175,8 +189,8 @@ def depthwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
         shifts[c] = bias[c] if c < channels and bias.shape[0] > 0 else 0
         for t in range(taps):
             weights[(c // lanes * taps + t) * lanes + c % lanes] = \
-                weight[c, 0, t // kernel_w, t % kernel_w] if c < channels else 0
-    cdef ptrdiff_t *offsets = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, band_w, lanes)
+                weight[c, 0, t // geo.kernel_w, t % geo.kernel_w] if c < channels else 0
+    cdef ptrdiff_t *offsets = tap_offsets(&geo, lanes)
     try:
         with nogil, parallel(num_threads=num_threads):
             packed_in = buffers + omp_get_thread_num() * thread_len
@@ -185,18 +199,17 @@ def depthwise_forward(const floating_t[:, :, :, ::1] x, const floating_t[:, :, :
                 n = item // (blocks * bands)
                 block = item // bands % blocks
                 oh0 = item % bands * band_rows
-                rows = min(band_rows, out_h - oh0)
+                rows = min(band_rows, geo.out_h - oh0)
                 first = block * lanes
                 used = min(lanes, channels - first)
-                pack_band(&x[n, 0, 0, 0], height * width, height, width, first, used, multiplier,
-                          step_h, step_w, oh0 * stride_h - pad_top,
-                          (rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1, pad_left, band_w,
-                          packed_in)
-                depthwise_band(packed_in, band_w, offsets, taps, &weights[block * taps * lanes],
-                               &shifts[block * lanes], stride_h, stride_w, out_w, rows * out_w,
-                               outputs)
-                unpack_band(outputs, rows * out_w, &out[n, 0, 0, 0], out_h * out_w, first, used,
-                            oh0 * out_w)
+                pack_band(&x[n, 0, 0, 0], geo.height * geo.width, geo.height, geo.width, first,
+                          used, multiplier, step_h, step_w, oh0 * geo.stride_h - geo.pad_top,
+                          rows_read(&geo, rows), geo.pad_left, band_width(&geo), packed_in)
+                depthwise_band(packed_in, band_width(&geo), offsets, taps,
+                               &weights[block * taps * lanes], &shifts[block * lanes],
+                               geo.stride_h, geo.stride_w, geo.out_w, rows * geo.out_w, outputs)
+                unpack_band(outputs, rows * geo.out_w, &out[n, 0, 0, 0], geo.out_h * geo.out_w,
+                            first, used, oh0 * geo.out_w)
     finally:
         free(offsets)
 
@@ -214,12 +227,11 @@ def depthwise_grad_weight(const floating_t[:, :, :, ::1] grad_out,
     sums: the input band packed as the forward pass packs it, the output
     gradient's rows packed channel-last beside it.
     """
-    cdef Py_ssize_t batch = x.shape[0], height = x.shape[2], width = x.shape[3]
-    cdef Py_ssize_t channels = grad_out.shape[1], out_h = grad_out.shape[2]
-    cdef Py_ssize_t out_w = grad_out.shape[3], multiplier = channels // x.shape[1]
-    cdef Py_ssize_t kernel_h = kernel[0], kernel_w = kernel[1], taps = kernel_h * kernel_w
-    cdef Py_ssize_t stride_h = stride[0], stride_w = stride[1], pad_top = padding[0]
-    cdef Py_ssize_t pad_left = padding[1], dil_h = dilation[0], dil_w = dilation[1]
+    cdef Geometry geo = make_geometry(x.shape[2], x.shape[3], grad_out.shape[2],
+                                      grad_out.shape[3], kernel, stride, padding, dilation)
+    cdef Py_ssize_t batch = x.shape[0], channels = grad_out.shape[1]
+    cdef Py_ssize_t multiplier = channels // x.shape[1], taps = geo.kernel_h * geo.kernel_w
+    cdef Py_ssize_t out_plane = geo.out_h * geo.out_w
     if channels % x.shape[1] or grad_weight.shape[0] != batch \
             or grad_weight.shape[1] != channels or grad_weight.shape[2] != taps \
             or grad_bias.shape[0] != batch or grad_bias.shape[1] != channels or band_rows < 1:
@@ -227,21 +239,18 @@ def depthwise_grad_weight(const floating_t[:, :, :, ::1] grad_out,
                          "(N, C_out, kH * kW) and (N, C_out) outputs and positive band rows")
     cdef Py_ssize_t lanes = CYCONV_DW_BYTES // sizeof(floating_t)
     cdef Py_ssize_t blocks = (channels + lanes - 1) // lanes
-    cdef Py_ssize_t band_w = (out_w - 1) * stride_w + (kernel_w - 1) * dil_w + 1
-    cdef Py_ssize_t band_in_rows = (band_rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1
     # Per thread: the input band, the output gradient's band, the sums.
     cdef Py_ssize_t line = 64 // sizeof(floating_t)
-    cdef Py_ssize_t band_len = round_up(band_in_rows * band_w * lanes, line)
-    cdef Py_ssize_t grad_len = round_up(band_rows * out_w * lanes, line)
-    cdef Py_ssize_t sums_len = round_up((taps + 1) * lanes, line)
-    cdef Py_ssize_t thread_len = band_len + grad_len + sums_len
+    cdef Py_ssize_t band_len = band_length(&geo, band_rows, lanes, sizeof(floating_t))
+    cdef Py_ssize_t grad_len = round_up(band_rows * geo.out_w * lanes, line)
+    cdef Py_ssize_t thread_len = band_len + grad_len + round_up((taps + 1) * lanes, line)
     cdef Py_ssize_t item, n, first, used, band, oh0, rows, c, t
     cdef floating_t *packed_in
     cdef floating_t *packed_grad
     cdef floating_t *sums
     cdef floating_t[::1] scratch = reused_scratch(num_threads * thread_len, <floating_t>0)
     cdef floating_t *buffers = &scratch[0]
-    cdef ptrdiff_t *offsets = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, band_w, lanes)
+    cdef ptrdiff_t *offsets = tap_offsets(&geo, lanes)
     try:
         with nogil, parallel(num_threads=num_threads):
             packed_in = buffers + omp_get_thread_num() * thread_len
@@ -252,17 +261,17 @@ def depthwise_grad_weight(const floating_t[:, :, :, ::1] grad_out,
                 first = item % blocks * lanes
                 used = min(lanes, channels - first)
                 memset(sums, 0, (taps + 1) * lanes * sizeof(floating_t))
-                for band in range((out_h + band_rows - 1) // band_rows):
+                for band in range((geo.out_h + band_rows - 1) // band_rows):
                     oh0 = band * band_rows
-                    rows = min(band_rows, out_h - oh0)
-                    pack_band(&x[n, 0, 0, 0], height * width, height, width, first, used,
-                              multiplier, 1, 1, oh0 * stride_h - pad_top,
-                              (rows - 1) * stride_h + (kernel_h - 1) * dil_h + 1, pad_left,
-                              band_w, packed_in)
-                    pack_band(&grad_out[n, 0, 0, 0], out_h * out_w, out_h, out_w, first, used,
-                              1, 1, 1, oh0, rows, 0, out_w, packed_grad)
-                    grad_weight_band(packed_in, band_w, offsets, taps, packed_grad, stride_h,
-                                     stride_w, out_w, rows * out_w, sums, sums + taps * lanes)
+                    rows = min(band_rows, geo.out_h - oh0)
+                    pack_band(&x[n, 0, 0, 0], geo.height * geo.width, geo.height, geo.width,
+                              first, used, multiplier, 1, 1, oh0 * geo.stride_h - geo.pad_top,
+                              rows_read(&geo, rows), geo.pad_left, band_width(&geo), packed_in)
+                    pack_band(&grad_out[n, 0, 0, 0], out_plane, geo.out_h, geo.out_w, first,
+                              used, 1, 1, 1, oh0, rows, 0, geo.out_w, packed_grad)
+                    grad_weight_band(packed_in, band_width(&geo), offsets, taps, packed_grad,
+                                     geo.stride_h, geo.stride_w, geo.out_w, rows * geo.out_w,
+                                     sums, sums + taps * lanes)
                 for c in range(used):
                     grad_bias[n, first + c] = sums[taps * lanes + c]
                     for t in range(taps):
