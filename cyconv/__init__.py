@@ -8,6 +8,7 @@ a deep-learning textbook with PyTorch's semantics.
 from cyconv._config import show_config
 from cyconv._correlate import convolve2d, correlate2d
 from cyconv._conv_plan import ConvPlan
+from cyconv._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from cyconv._layers import col2im, conv2d, conv2d_backward, conv2d_plan, im2col
 from cyconv._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from cyconv._version import __version__
@@ -22,6 +23,8 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_plan",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "convolve2d",
     "correlate2d",
     "im2col",

@@ -689,10 +689,11 @@ def _gemm(layer, tuning):
     return settings, reason
 
 
-def gemm_backward_settings(layer, tuning, with_grad_input):
+def gemm_backward_settings(layer, tuning, with_grad_input, with_grad_weight=True):
     """gemm_backward's settings: its tiles, the images whose columns share a
     GEMM, the phases that keep concurrent col2im tiles apart, and the slots
-    of partial weight gradients.
+    of partial weight gradients (without them, the slots only count the
+    work items that run at once).
 
     Every GEMM writes a whole weight gradient, summing over its tile's
     pixels: planes of fewer than ``gemm_min_pixels`` are whole tiles, and
@@ -717,9 +718,9 @@ def gemm_backward_settings(layer, tuning, with_grad_input):
         phases = 1 + max(0, -(-span // (tile_rows * layer.stride[0])))
     tiles = -(-out_h // tile_rows)
     items_per_phase = -(-batch // images) * -(-tiles // phases)
-    weight_bytes = math.prod(layer.weight_shape) * layer.dtype.itemsize
+    weight_bytes = math.prod(layer.weight_shape) * layer.dtype.itemsize if with_grad_weight else 1
     slots = max(1, min(items_per_phase, tuning.max_grad_slots,
-                       tuning.grad_slot_bytes // (weight_bytes or 1)))
+                       tuning.grad_slot_bytes // weight_bytes))
     return {"tile_rows": tile_rows, "images": images, "im2col": not pointwise or images > 1,
             "phases": phases, "grad_slots": slots}
 

@@ -324,37 +324,73 @@ def _winograd_grad_weight(plan, grad_output, x, threads):
     return grad_weight if all_finite(grad_weight) else None
 
 
-def _direct_backward(layer, grad_output, x, weight, threads):
+def _direct_backward(layer, grad_output, x, weight, threads, with_grad_w=True):
+    """(grad_x, grad_weight, grad_bias) by the direct kernel; the last two
+    None unless ``with_grad_w`` (then ``x`` is not read)."""
     grad_x = memory.empty(layer.x_shape, layer.dtype)
     out_channels, in_per_group, kernel_h, kernel_w = layer.weight_shape
-    grad_w_parts = np.empty((layer.x_shape[0], out_channels, in_per_group, kernel_h * kernel_w),
+    images = layer.x_shape[0] if with_grad_w else 0
+    grad_w_parts = np.empty((images, out_channels, in_per_group, kernel_h * kernel_w),
                             dtype=layer.dtype)
-    grad_b_parts = np.empty((layer.x_shape[0], out_channels), dtype=layer.dtype)
-    _direct.direct_backward(grad_output, x, weight, grad_x, grad_w_parts, grad_b_parts,
-                             layer.stride, _top_left(layer), layer.dilation, layer.groups,
-                             all_finite(weight), threads)
+    grad_b_parts = np.empty((images, out_channels), dtype=layer.dtype)
+    _direct.direct_backward(grad_output, x if with_grad_w else grad_x, weight, grad_x,
+                            grad_w_parts, grad_b_parts, layer.stride, _top_left(layer),
+                            layer.dilation, layer.groups, all_finite(weight), with_grad_w,
+                            threads)
+    if not with_grad_w:
+        return grad_x, None, None
     return grad_x, grad_w_parts.sum(axis=0).reshape(layer.weight_shape), grad_b_parts.sum(axis=0)
 
 
-def _gemm_backward(layer, grad_output, x, weight, grad_x, threads):
-    """grad_weight by im2col + GEMM, and grad_x (col2im) when ``grad_x`` is None."""
-    with_grad_x = grad_x is None
+def _grad_input(plan, grad_output, weight, threads):
+    """grad_x alone, by the grad_input ``plan`` and its fallbacks."""
+    layer = plan.layer
+    if plan.algorithm == "direct" or (
+            ("direct", _conv_plan.NON_FINITE_WEIGHT) in plan.fallbacks and not all_finite(weight)):
+        return _direct_backward(layer, grad_output, None, weight, threads, with_grad_w=False)[0]
+    if plan.algorithm != "gemm":
+        grad_x = _kernel_grad_input(plan, grad_output, weight, threads)
+        if grad_x is not None:
+            return grad_x
+    return _gemm_backward(layer, grad_output, None, weight, threads, with_grad_w=False)[0]
+
+
+def _gemm_backward(layer, grad_output, x, weight, threads, with_grad_x=True, with_grad_w=True):
+    """(grad_x, grad_weight) by im2col + GEMM and col2im, each None unless
+    asked for; ``x`` is read only for the weight gradient."""
     settings = _conv_plan.gemm_backward_settings(layer, _conv_plan.current_tuning(),
-                                                 with_grad_x)
-    if with_grad_x:
-        grad_x = np.zeros(layer.x_shape, dtype=layer.dtype)
+                                                 with_grad_x, with_grad_w)
+    grad_x = np.zeros(layer.x_shape if with_grad_x else (0, 0, 0, 0), dtype=layer.dtype)
     weight = weight.reshape(layer.weight_shape[0], -1)
     out_per_group = weight.shape[0] // layer.groups
-    grad_w_slots = np.zeros((settings["grad_slots"], layer.groups, weight.shape[1],
-                             out_per_group), dtype=layer.dtype)
+    slot_shape = (layer.groups, weight.shape[1], out_per_group) if with_grad_w else (0, 0, 0)
+    grad_w_slots = np.zeros((settings["grad_slots"],) + slot_shape, dtype=layer.dtype)
     with _blas.single_threaded():
-        _gemm.gemm_backward(grad_output, x, weight, grad_x, grad_w_slots,
-                               tuple(layer.weight_shape[2:]), layer.stride, _top_left(layer),
-                               layer.dilation, layer.groups, settings["tile_rows"],
-                               settings["images"], settings["phases"], not settings["im2col"],
-                               with_grad_x, threads)
-    grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(layer.weight_shape)
-    return grad_x, grad_weight
+        _gemm.gemm_backward(grad_output, x if with_grad_w else grad_x, weight,
+                            grad_x, grad_w_slots, tuple(layer.weight_shape[2:]), layer.stride,
+                            _top_left(layer), layer.dilation, layer.groups,
+                            settings["tile_rows"], settings["images"], settings["phases"],
+                            not settings["im2col"], with_grad_x, with_grad_w, threads)
+    grad_weight = None
+    if with_grad_w:
+        grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(layer.weight_shape)
+    return (grad_x if with_grad_x else None), grad_weight
+
+
+def _grad_weight(layer, grad_output, x, weight, threads):
+    """grad_weight of ``layer`` alone, by its grad_weight plan (which does
+    not depend on the weight's values; ``weight`` only feeds kernels that
+    compute the input gradient with it)."""
+    plan = _conv_plan.plan(layer, "grad_weight")
+    if plan.algorithm == "depthwise":
+        return _depthwise_grad_weight(plan, grad_output, x, threads)[0]
+    if plan.algorithm == "direct":
+        return _direct_backward(layer, grad_output, x, weight, threads)[1]
+    if plan.algorithm == "winograd":
+        grad_weight = _winograd_grad_weight(plan, grad_output, x, threads)
+        if grad_weight is not None:
+            return grad_weight
+    return _gemm_backward(layer, grad_output, x, weight, threads, with_grad_x=False)[1]
 
 
 def conv2d_plan(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
@@ -573,15 +609,13 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
             _conv_plan.plan(layer, "grad_weight"), grad_output, x, threads)
         return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
     grad_bias = grad_output.sum(axis=(0, 2, 3), dtype=dtype)
-    grad_x = grad_weight = None
+    grad_x = None
     if grad_input.algorithm != "gemm":
         grad_x = _kernel_grad_input(grad_input, grad_output, weight, threads)
-    if grad_x is not None:
-        grad_weight_plan = _conv_plan.plan(layer, "grad_weight")
-        if grad_weight_plan.algorithm == "winograd":
-            grad_weight = _winograd_grad_weight(grad_weight_plan, grad_output, x, threads)
-    if grad_weight is None:
-        grad_x, grad_weight = _gemm_backward(layer, grad_output, x, weight, grad_x, threads)
+    if grad_x is None:
+        grad_x, grad_weight = _gemm_backward(layer, grad_output, x, weight, threads)
+    else:
+        grad_weight = _grad_weight(layer, grad_output, x, weight, threads)
     return _unbatch(grad_x, conv.batched), grad_weight, grad_bias
 
 

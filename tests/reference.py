@@ -75,6 +75,61 @@ def conv2d_backward_reference(grad_out, x, weight, stride, pads, dilation, group
     return grad_x, grad_w, grad_out.sum(axis=(0, 2, 3))
 
 
+def conv_transpose2d_reference(x, weight, bias, stride, padding, output_padding, dilation,
+                               groups):
+    """torch's conv_transpose2d in float64: every input pixel scatters its
+    value times the kernel into the full output, which is then cropped."""
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    n, c_in, h, w = x.shape
+    _, per_group, kh, kw = weight.shape
+    in_per_group = c_in // groups
+    full = np.zeros((n, per_group * groups,
+                     (h - 1) * stride[0] + dilation[0] * (kh - 1) + 1 + output_padding[0],
+                     (w - 1) * stride[1] + dilation[1] * (kw - 1) + 1 + output_padding[1]))
+    for c in range(c_in):
+        outs = slice(c // in_per_group * per_group, (c // in_per_group + 1) * per_group)
+        for i in range(h):
+            for j in range(w):
+                for u in range(kh):
+                    for v in range(kw):
+                        full[:, outs, i * stride[0] + u * dilation[0],
+                             j * stride[1] + v * dilation[1]] += np.outer(x[:, c, i, j],
+                                                                          weight[c, :, u, v])
+    out = full[:, :, padding[0]:full.shape[2] - padding[0], padding[1]:full.shape[3] - padding[1]]
+    if bias is not None:
+        out = out + np.asarray(bias, dtype=np.float64)[None, :, None, None]
+    return out
+
+
+def conv_transpose2d_backward_reference(grad_out, x, weight, stride, padding, output_padding,
+                                        dilation, groups):
+    """Gradients of conv_transpose2d_reference: every scattered product's
+    output gradient, gathered back to its input pixel and its tap."""
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    grad_out = np.asarray(grad_out, dtype=np.float64)
+    n, c_in, h, w = x.shape
+    _, per_group, kh, kw = weight.shape
+    in_per_group = c_in // groups
+    out_h, out_w = grad_out.shape[2:]
+    grad_x = np.zeros_like(x)
+    grad_w = np.zeros_like(weight)
+    for c in range(c_in):
+        outs = slice(c // in_per_group * per_group, (c // in_per_group + 1) * per_group)
+        for i in range(h):
+            for j in range(w):
+                for u in range(kh):
+                    for v in range(kw):
+                        row = i * stride[0] + u * dilation[0] - padding[0]
+                        col = j * stride[1] + v * dilation[1] - padding[1]
+                        if 0 <= row < out_h and 0 <= col < out_w:
+                            go = grad_out[:, outs, row, col]
+                            grad_x[:, c, i, j] += go @ weight[c, :, u, v]
+                            grad_w[c, :, u, v] += x[:, c, i, j] @ go
+    return grad_x, grad_w, grad_out.sum(axis=(0, 2, 3))
+
+
 def im2col_reference(x, kernel, stride, padding, dilation):
     """torch.nn.functional.unfold of an (N, C, H, W) array, in float64."""
     x = np.asarray(x, dtype=np.float64)

@@ -172,11 +172,12 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                     const floating_t[:, :, :, ::1] weight, floating_t[:, :, :, ::1] grad_x,
                     floating_t[:, :, :, ::1] grad_w_parts, floating_t[:, ::1] grad_b_parts,
                     tuple stride, tuple padding, tuple dilation, Py_ssize_t groups,
-                    bint finite_weight, int num_threads):
+                    bint finite_weight, bint with_grad_w, int num_threads):
     """Gradients of direct_forward.  Every element of grad_x is written;
-    grad_w_parts[n, co, ci, kH * kW] and grad_b_parts[n, co] get image n's
-    parts of the weight and bias gradients, for the caller to sum over the
-    batch in order.
+    with ``with_grad_w``, grad_w_parts[n, co, ci, kH * kW] and
+    grad_b_parts[n, co] get image n's parts of the weight and bias
+    gradients, for the caller to sum over the batch in order (a transposed
+    convolution is grad_x alone, and ``x`` then only gives its shape).
 
     grad_x: one input plane per item, gathering every output plane of its
     group.  With stride and dilation 1 (padding below the kernel size, and
@@ -274,39 +275,40 @@ def direct_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:,
                                     else:
                                         for ow in range(cols_in.lo, cols_in.hi):
                                             gx_row[ow * geo.stride_w] += tap * go_row[ow]
-            with parallel(num_threads=gw_threads):
-                padded = scratch + omp_get_thread_num() * scratch_len if scratch != NULL else NULL
-                go_wide = padded + ((geo.out_h + geo.kernel_h - 1) * in_ld if unit_w else 0)
-                if unit_w:
-                    zero_padding(&geo, in_ld, padded)
-                for item in prange(batch * out_channels, schedule='dynamic', chunksize=gw_chunk):
-                    n = item // out_channels
-                    co = item % out_channels
-                    for row in range(geo.out_h):
-                        copy_row(go_wide + row * go_ld, &grad_out[n, co, row, 0], geo.out_w,
-                                 False, 0)
-                        memset(go_wide + row * go_ld + geo.out_w, 0,
-                               (go_ld - geo.out_w) * sizeof(floating_t))
-                    grad_b_parts[n, co] = plane_sum(go_wide, geo.out_h * go_ld)
-                    for ci_local in range(in_per_group):
-                        ci = (co // out_per_group) * in_per_group + ci_local
-                        parts = &grad_w_parts[n, co, ci_local, 0]
-                        if unit_w:
-                            pad_plane(&x[n, ci, 0, 0], &geo, in_ld, padded)
-                            weight_correlate(padded, in_ld, go_wide, go_ld, &geo, geo.out_w, parts)
-                            continue
-                        for ky in range(geo.kernel_h):
-                            rows_in = tap_rows(&geo, ky)
-                            for kx in range(geo.kernel_w):
-                                col_offset = tap_column(&geo, kx)
-                                cols_in = tap_cols(&geo, kx)
-                                total = 0
-                                for oh in range(rows_in.lo, rows_in.hi):
-                                    go_row = &grad_out[n, co, oh, 0]
-                                    in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
-                                                                - geo.pad_top) * geo.width + col_offset
-                                    for ow in range(cols_in.lo, cols_in.hi):
-                                        total = total + go_row[ow] * in_row[ow * geo.stride_w]
-                                parts[ky * geo.kernel_w + kx] = total
+            if with_grad_w:
+                with parallel(num_threads=gw_threads):
+                    padded = scratch + omp_get_thread_num() * scratch_len if scratch != NULL else NULL
+                    go_wide = padded + ((geo.out_h + geo.kernel_h - 1) * in_ld if unit_w else 0)
+                    if unit_w:
+                        zero_padding(&geo, in_ld, padded)
+                    for item in prange(batch * out_channels, schedule='dynamic', chunksize=gw_chunk):
+                        n = item // out_channels
+                        co = item % out_channels
+                        for row in range(geo.out_h):
+                            copy_row(go_wide + row * go_ld, &grad_out[n, co, row, 0], geo.out_w,
+                                     False, 0)
+                            memset(go_wide + row * go_ld + geo.out_w, 0,
+                                   (go_ld - geo.out_w) * sizeof(floating_t))
+                        grad_b_parts[n, co] = plane_sum(go_wide, geo.out_h * go_ld)
+                        for ci_local in range(in_per_group):
+                            ci = (co // out_per_group) * in_per_group + ci_local
+                            parts = &grad_w_parts[n, co, ci_local, 0]
+                            if unit_w:
+                                pad_plane(&x[n, ci, 0, 0], &geo, in_ld, padded)
+                                weight_correlate(padded, in_ld, go_wide, go_ld, &geo, geo.out_w, parts)
+                                continue
+                            for ky in range(geo.kernel_h):
+                                rows_in = tap_rows(&geo, ky)
+                                for kx in range(geo.kernel_w):
+                                    col_offset = tap_column(&geo, kx)
+                                    cols_in = tap_cols(&geo, kx)
+                                    total = 0
+                                    for oh in range(rows_in.lo, rows_in.hi):
+                                        go_row = &grad_out[n, co, oh, 0]
+                                        in_row = &x[n, ci, 0, 0] + (oh * geo.stride_h + ky * geo.dil_h
+                                                                    - geo.pad_top) * geo.width + col_offset
+                                        for ow in range(cols_in.lo, cols_in.hi):
+                                            total = total + go_row[ow] * in_row[ow * geo.stride_w]
+                                    parts[ky * geo.kernel_w + kx] = total
     finally:
         free(scratch)

@@ -325,9 +325,10 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                   floating_t[:, :, :, ::1] grad_w_slots,
                   tuple kernel, tuple stride, tuple padding, tuple dilation,
                   Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t images, Py_ssize_t phases,
-                  bint direct, bint with_grad_x, int num_threads):
-    """Per-slot partial grad_w (zeroed by the caller) of gemm_forward, and
-    grad_x (zeroed) when ``with_grad_x``.
+                  bint direct, bint with_grad_x, bint with_grad_w, int num_threads):
+    """Per-slot partial grad_w (zeroed by the caller) of gemm_forward when
+    ``with_grad_w``, and grad_x (zeroed) when ``with_grad_x``: a transposed
+    convolution is grad_x alone, and then only the slots' count matters.
 
     Per (images, tile, group): grad_w_slot += cols . grad_out_tile^T and
     grad_x += col2im(W^T . grad_out_tile).  A slot is (groups, C_in/groups *
@@ -395,23 +396,25 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                                 go_block = go_buffer
                                 ld_go = width
                             if in_place:
-                                gemm(False, True, depth, out_per_group, tile_len, 1,
-                                     &x[n, group * in_per_group, 0, 0] + row0 * geo.width, in_plane,
-                                     go_block, ld_go, 1, &grad_w_slots[slot, group, 0, 0],
-                                     out_per_group)
+                                if with_grad_w:
+                                    gemm(False, True, depth, out_per_group, tile_len, 1,
+                                         &x[n, group * in_per_group, 0, 0] + row0 * geo.width,
+                                         in_plane, go_block, ld_go, 1,
+                                         &grad_w_slots[slot, group, 0, 0], out_per_group)
                                 if with_grad_x:
                                     gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
                                          depth, go_block, ld_go, 0,
                                          &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
                                          in_plane)
                             else:
-                                for i in range(count):
-                                    im2col_row_tile(&x[n + i, group * in_per_group, 0, 0],
-                                                    in_per_group, &geo, row0, rows,
-                                                    buffer + i * tile_len, width)
-                                gemm(False, True, depth, out_per_group, width, 1, buffer,
-                                     width, go_block, ld_go, 1,
-                                     &grad_w_slots[slot, group, 0, 0], out_per_group)
+                                if with_grad_w:
+                                    for i in range(count):
+                                        im2col_row_tile(&x[n + i, group * in_per_group, 0, 0],
+                                                        in_per_group, &geo, row0, rows,
+                                                        buffer + i * tile_len, width)
+                                    gemm(False, True, depth, out_per_group, width, 1, buffer,
+                                         width, go_block, ld_go, 1,
+                                         &grad_w_slots[slot, group, 0, 0], out_per_group)
                                 if with_grad_x:
                                     gemm(True, False, depth, width, out_per_group, 1, w_block,
                                          depth, go_block, ld_go, 0, buffer, width)
