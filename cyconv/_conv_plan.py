@@ -379,8 +379,9 @@ def _winograd_item_rows(batch, tiles_h, row_bytes, item_bytes, tuning):
     return rows
 
 
-def _gemm_tile_rows(layer, pointwise, tuning):
-    """Output rows per GEMM work item: bounded buffers, enough items for the threads.
+def _gemm_tile_rows(layer, pointwise, tuning, split_for_threads=True):
+    """Output rows per GEMM work item: bounded buffers, and (``split_for_threads``)
+    enough items for the threads.
 
     A tile's buffers are its column matrix (none when pointwise) and, for
     ``pixel_major_types``, its pixel-major GEMM result, each at most
@@ -392,7 +393,7 @@ def _gemm_tile_rows(layer, pointwise, tuning):
                  depth, 1)
     rows = min(out_h, max(1, tuning.column_buffer_bytes
                           // (widest * out_w * layer.dtype.itemsize)))
-    if 0 < batch < tuning.min_work_items:
+    if split_for_threads and 0 < batch < tuning.min_work_items:
         tiles_per_image = -(-tuning.min_work_items // batch)
         rows = min(rows, -(-out_h // tiles_per_image))
     return rows
@@ -691,26 +692,30 @@ def _gemm(layer, tuning):
 
 def gemm_backward_settings(layer, tuning, with_grad_input, with_grad_weight=True):
     """gemm_backward's settings: its tiles, the images whose columns share a
-    GEMM, the phases that keep concurrent col2im tiles apart, and the slots
-    of partial weight gradients (without them, the slots only count the
-    work items that run at once).
+    GEMM, the phases that keep concurrent col2im tiles apart, the blocks of
+    input channels, and the slots of partial weight gradients (without
+    them, the slots only count the work items that run at once).
 
     Every GEMM writes a whole weight gradient, summing over its tile's
     pixels: planes of fewer than ``gemm_min_pixels`` are whole tiles, and
     about that many pixels' worth of images go side by side into one GEMM,
-    as long as they leave ``gemm_min_items`` work items.
+    as long as they leave ``gemm_min_items`` work items.  Without the weight
+    gradient (a transposed convolution) the images and rows fill the GEMM
+    and blocks of input channels make up the work items instead: a GEMM
+    with half the rows loses less than one with half the columns.
     """
     batch, _, out_h, out_w = layer.out_shape
     pointwise = _is_pointwise(layer)
-    tile_rows = _gemm_tile_rows(layer, pointwise, tuning)
+    tile_rows = _gemm_tile_rows(layer, pointwise, tuning, split_for_threads=with_grad_weight)
     images = 1
     if out_h * out_w < tuning.gemm_min_pixels:
         tile_rows = out_h
         depth = _in_per_group(layer) * math.prod(_kernel(layer))
         image_bytes = depth * out_h * out_w * layer.dtype.itemsize
-        images = max(1, min(-(-tuning.gemm_min_pixels // (out_h * out_w)),
-                            batch // tuning.gemm_min_items,
+        items_kept = tuning.gemm_min_items if with_grad_weight else 1
+        images = max(1, min(-(-tuning.gemm_min_pixels // (out_h * out_w)), batch // items_kept,
                             tuning.column_buffer_bytes // image_bytes))
+        images = -(-batch // -(-batch // images))   # as many in every item (8: 4 + 4, not 7 + 1)
     phases = 1
     if with_grad_input:
         # Smallest p such that tiles t and t + p never touch the same input row.
@@ -718,11 +723,15 @@ def gemm_backward_settings(layer, tuning, with_grad_input, with_grad_weight=True
         phases = 1 + max(0, -(-span // (tile_rows * layer.stride[0])))
     tiles = -(-out_h // tile_rows)
     items_per_phase = -(-batch // images) * -(-tiles // phases)
+    channel_blocks = 1
+    if not with_grad_weight:
+        channel_blocks = min(_in_per_group(layer), -(-tuning.gemm_min_items // items_per_phase))
+        items_per_phase *= channel_blocks
     weight_bytes = math.prod(layer.weight_shape) * layer.dtype.itemsize if with_grad_weight else 1
     slots = max(1, min(items_per_phase, tuning.max_grad_slots,
                        tuning.grad_slot_bytes // weight_bytes))
     return {"tile_rows": tile_rows, "images": images, "im2col": not pointwise or images > 1,
-            "phases": phases, "grad_slots": slots}
+            "phases": phases, "channel_blocks": channel_blocks, "grad_slots": slots}
 
 
 # --------------------------------------------------------------------------

@@ -370,7 +370,8 @@ def _gemm_backward(layer, grad_output, x, weight, threads, with_grad_x=True, wit
                             grad_x, grad_w_slots, tuple(layer.weight_shape[2:]), layer.stride,
                             _top_left(layer), layer.dilation, layer.groups,
                             settings["tile_rows"], settings["images"], settings["phases"],
-                            not settings["im2col"], with_grad_x, with_grad_w, threads)
+                            settings["channel_blocks"], not settings["im2col"], with_grad_x,
+                            with_grad_w, threads)
     grad_weight = None
     if with_grad_w:
         grad_weight = grad_w_slots.sum(axis=0).transpose(0, 2, 1).reshape(layer.weight_shape)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cyconv
-from cyconv import _conv_plan
+from cyconv import _conv_plan, _conv_transpose
 from reference import conv_transpose2d_backward_reference, conv_transpose2d_reference
 
 # (x shape, weight shape, stride, padding, output_padding, dilation, groups)
@@ -208,6 +208,28 @@ def test_results_identical_for_any_worker_count(rng, algorithm, x_shape, w_shape
             for got, want in zip(cyconv.conv_transpose2d_backward(grad_out, x, weight, *args,
                                                                   workers=workers), grads):
                 np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", [
+    ((2, 6, 3, 4), (6, 8, 4, 4), 2, 1),      # small planes: the batch's images in one GEMM
+    ((1, 5, 9, 7), (5, 6, 2, 2), 2, 0),      # one image: its whole plane in one GEMM
+])
+def test_gemm_channel_blocks_share_the_work_not_the_result(rng, x_shape, w_shape, stride,
+                                                           padding):
+    """Without a weight gradient, blocks of output channels are the GEMM's
+    work items: more blocks, the same values."""
+    x, weight, bias = _arrays(rng, x_shape, w_shape, 1, np.float32)
+    conv = _conv_transpose._transpose_arguments(x, weight, bias, stride, padding, 0, 1, 1)
+    layer = _conv_transpose._adjoint_layer(conv, weight.shape)[0]
+    results = []
+    for items in (1, 3, 64):
+        with _conv_plan.tuned(gemm_min_items=items), _conv_plan.forced("gemm"):
+            settings = _conv_plan.gemm_backward_settings(
+                layer, _conv_plan.current_tuning(), True, with_grad_weight=False)
+            assert settings["channel_blocks"] == min(items, w_shape[1])
+            results.append(cyconv.conv_transpose2d(x, weight, bias, stride, padding, workers=2))
+    for result in results[1:]:
+        np.testing.assert_allclose(result, results[0], rtol=1e-5, atol=1e-5)
 
 
 def test_empty_batch():

@@ -325,10 +325,14 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                   floating_t[:, :, :, ::1] grad_w_slots,
                   tuple kernel, tuple stride, tuple padding, tuple dilation,
                   Py_ssize_t groups, Py_ssize_t tile_rows, Py_ssize_t images, Py_ssize_t phases,
-                  bint direct, bint with_grad_x, bint with_grad_w, int num_threads):
+                  Py_ssize_t channel_blocks, bint direct, bint with_grad_x, bint with_grad_w,
+                  int num_threads):
     """Per-slot partial grad_w (zeroed by the caller) of gemm_forward when
     ``with_grad_w``, and grad_x (zeroed) when ``with_grad_x``: a transposed
     convolution is grad_x alone, and then only the slots' count matters.
+    Without grad_w, a work item may be one of ``channel_blocks`` blocks of
+    grad_x's channels (disjoint outputs), so that a batch of small planes
+    is a few large GEMMs that still keep every thread busy.
 
     Per (images, tile, group): grad_w_slot += cols . grad_out_tile^T and
     grad_x += col2im(W^T . grad_out_tile).  A slot is (groups, C_in/groups *
@@ -353,7 +357,8 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
     cdef Py_ssize_t image_groups = (batch + images - 1) // images
     cdef Py_ssize_t slots = grad_w_slots.shape[0]
     cdef Py_ssize_t phase, phase_tiles, phase_items, slot, item, n, row0, rows, group, tile_len
-    cdef Py_ssize_t count, width, i, co
+    cdef Py_ssize_t count, width, i, co, rest, first, channels
+    cdef Py_ssize_t taps = geo.kernel_h * geo.kernel_w
     cdef bint in_place = direct and images == 1
     cdef Py_ssize_t col_len = 0 if in_place else depth * images * tile_rows * geo.out_w
     cdef Py_ssize_t go_len = out_per_group * images * plane if images > 1 else 0
@@ -364,12 +369,14 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
     cdef floating_t *go_buffer
     if images < 1 or (images > 1 and tile_rows < geo.out_h):
         raise ValueError("images must be positive, and above 1 only with whole planes as tiles")
+    if channel_blocks < 1 or channel_blocks > in_per_group or (channel_blocks > 1 and with_grad_w):
+        raise ValueError("channel_blocks must be in [1, channels per group], 1 with grad_w")
     num_threads = <int>max(1, min(num_threads, slots))
     cdef floating_t *buffers = alloc_buffers(num_threads, col_len + go_len, <floating_t>0)
     try:
         for phase in range(min(phases, n_tiles)):
             phase_tiles = (n_tiles - phase + phases - 1) // phases
-            phase_items = image_groups * phase_tiles
+            phase_items = image_groups * phase_tiles * channel_blocks
             with nogil, parallel(num_threads=num_threads):
                 buffer = buffers + omp_get_thread_num() * (col_len + go_len) \
                     if buffers != NULL else NULL
@@ -377,9 +384,13 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                 for slot in prange(slots, schedule='dynamic'):
                     item = slot
                     while item < phase_items:
-                        n = item // phase_tiles * images
+                        rest = item // channel_blocks
+                        first = item % channel_blocks * in_per_group // channel_blocks
+                        channels = (item % channel_blocks + 1) * in_per_group // channel_blocks \
+                            - first
+                        n = rest // phase_tiles * images
                         count = min(images, batch - n)
-                        row0 = (phase + (item % phase_tiles) * phases) * tile_rows
+                        row0 = (phase + (rest % phase_tiles) * phases) * tile_rows
                         rows = min(tile_rows, geo.out_h - row0)
                         tile_len = rows * geo.out_w
                         width = count * tile_len
@@ -402,10 +413,10 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                                          in_plane, go_block, ld_go, 1,
                                          &grad_w_slots[slot, group, 0, 0], out_per_group)
                                 if with_grad_x:
-                                    gemm(True, False, depth, tile_len, out_per_group, 1, w_block,
-                                         depth, go_block, ld_go, 0,
-                                         &grad_x[n, group * in_per_group, 0, 0] + row0 * geo.width,
-                                         in_plane)
+                                    gemm(True, False, channels * taps, tile_len, out_per_group, 1,
+                                         w_block + first * taps, depth, go_block, ld_go, 0,
+                                         &grad_x[n, group * in_per_group + first, 0, 0]
+                                         + row0 * geo.width, in_plane)
                             else:
                                 if with_grad_w:
                                     for i in range(count):
@@ -416,12 +427,13 @@ def gemm_backward(const floating_t[:, :, :, ::1] grad_out, const floating_t[:, :
                                          width, go_block, ld_go, 1,
                                          &grad_w_slots[slot, group, 0, 0], out_per_group)
                                 if with_grad_x:
-                                    gemm(True, False, depth, width, out_per_group, 1, w_block,
-                                         depth, go_block, ld_go, 0, buffer, width)
+                                    gemm(True, False, channels * taps, width, out_per_group, 1,
+                                         w_block + first * taps, depth, go_block, ld_go, 0,
+                                         buffer, width)
                                     for i in range(count):
-                                        col2im_row_tile(buffer + i * tile_len, width, in_per_group,
-                                                        &geo, row0, rows,
-                                                        &grad_x[n + i, group * in_per_group, 0, 0])
+                                        col2im_row_tile(
+                                            buffer + i * tile_len, width, channels, &geo, row0,
+                                            rows, &grad_x[n + i, group * in_per_group + first, 0, 0])
                         item = item + slots
     finally:
         free(buffers)
