@@ -10,13 +10,26 @@ from cyconv._correlate import convolve2d, correlate2d
 from cyconv._conv_plan import ConvPlan
 from cyconv._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from cyconv._layers import col2im, conv2d, conv2d_backward, conv2d_plan, im2col
-from cyconv._pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
+from cyconv._pooling import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 from cyconv._version import __version__
 from cyconv import ndimage, nn
 
 __all__ = [
     "ConvPlan",
     "__version__",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
     "col2im",

@@ -5,6 +5,7 @@ reader can check them against the textbook definitions.  One section per
 public family.
 """
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -260,6 +261,53 @@ def avg_pool2d_backward_ref(grad_output, input_shape, kernel, stride, padding,
                                          count_include_pad, divisor_override)
             grad_x[:, max(r0, 0):r0 + kernel[0], max(c0, 0):c0 + kernel[1]] += (
                 grad_output[:, i, j, None, None] / divisor)
+    return grad_x
+
+
+def adaptive_window(index, size, count):
+    """Input cells [start, end) of adaptive window ``index`` of ``count`` along ``size``
+    cells: floor(index * size / count) to ceil((index + 1) * size / count), exactly."""
+    return (math.floor(Fraction(index * size, count)),
+            math.ceil(Fraction((index + 1) * size, count)))
+
+
+def adaptive_pool2d_reference(x, output_size, op):
+    """(out, indices) of torch's adaptive pooling of planes (P, H, W); ``op`` is
+    'max' (indices as `max_pool2d_ref`'s, row by row) or 'avg' (indices None).
+    ``output_size`` is a pair of ints."""
+    planes, height, width = x.shape
+    out_h, out_w = output_size
+    out = np.empty((planes, out_h, out_w), dtype=x.dtype)
+    indices = np.empty((planes, out_h, out_w), dtype=np.int64)
+    for i in range(out_h):
+        r0, r1 = adaptive_window(i, height, out_h)
+        for j in range(out_w):
+            c0, c1 = adaptive_window(j, width, out_w)
+            for plane in range(planes):
+                if op == "avg":
+                    out[plane, i, j] = x[plane, r0:r1, c0:c1].sum() / ((r1 - r0) * (c1 - c0))
+                    continue
+                best, best_index = -np.inf, r0 * width + c0
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        value = x[plane, r, c]
+                        if value > best or np.isnan(value):
+                            best, best_index = value, r * width + c
+                out[plane, i, j] = best
+                indices[plane, i, j] = best_index
+    return out, (indices if op == "max" else None)
+
+
+def adaptive_avg_pool2d_backward_reference(grad_output, input_shape):
+    """Each gradient over its window's size, added to every cell of its window."""
+    planes, height, width = input_shape
+    out_h, out_w = grad_output.shape[1:]
+    grad_x = np.zeros(input_shape, dtype=grad_output.dtype)
+    for i in range(out_h):
+        r0, r1 = adaptive_window(i, height, out_h)
+        for j in range(out_w):
+            c0, c1 = adaptive_window(j, width, out_w)
+            grad_x[:, r0:r1, c0:c1] += grad_output[:, i, j, None, None] / ((r1 - r0) * (c1 - c0))
     return grad_x
 
 

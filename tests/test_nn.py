@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cyconv
-from cyconv.nn import AvgPool2D, Conv2D, MaxPool2D
+from cyconv.nn import AdaptiveAvgPool2D, AdaptiveMaxPool2D, AvgPool2D, Conv2D, MaxPool2D
 
 
 def test_nn_is_reachable_from_the_package():
@@ -210,7 +210,9 @@ def test_layers_match_torch_modules(rng):
     x = rng.standard_normal((2, 2, 7, 6))
     tx = torch.tensor(x, requires_grad=True)
     for ours, theirs in [(layer, module), (MaxPool2D(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
-                         (AvgPool2D(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1))]:
+                         (AvgPool2D(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
+                         (AdaptiveMaxPool2D((3, None)), torch.nn.AdaptiveMaxPool2d((3, None))),
+                         (AdaptiveAvgPool2D((5, 4)), torch.nn.AdaptiveAvgPool2d((5, 4)))]:
         tx.grad = None
         expected = theirs(tx)
         out = ours(x)

@@ -81,6 +81,13 @@ VALID_CALLS = {
     "avg_pool2d": dict(x=np.ones((1, 2, 5, 5)), kernel_size=2),
     "avg_pool2d_backward": dict(grad_output=np.ones((1, 2, 2, 2)), input_shape=(1, 2, 5, 5),
                                 kernel_size=2),
+    "adaptive_max_pool2d": dict(x=np.ones((1, 2, 5, 5)), output_size=3),
+    "adaptive_max_pool2d_backward": dict(grad_output=np.ones((1, 2, 3, 3)),
+                                         indices=np.zeros((1, 2, 3, 3), np.int64),
+                                         input_shape=(1, 2, 5, 5)),
+    "adaptive_avg_pool2d": dict(x=np.ones((1, 2, 5, 5)), output_size=3),
+    "adaptive_avg_pool2d_backward": dict(grad_output=np.ones((1, 2, 3, 3)),
+                                         input_shape=(1, 2, 5, 5)),
 }
 LAYERS = [name for name in VALID_CALLS if name not in ("correlate2d", "convolve2d")]
 ARRAYS = {name: [arg for arg, value in call.items() if isinstance(value, np.ndarray)]
@@ -119,7 +126,8 @@ def _rows():
             ("conv2d_backward", "x", (5, 5)), ("conv2d_backward", "weight", (3, 2, 3, 3, 1)),
             ("im2col", "x", (5, 5)), ("col2im", "cols", (8,)), ("col2im", "cols", (1, 1, 8, 16)),
             ("max_pool2d", "x", (5,)), ("max_pool2d", "x", (1, 1, 1, 5, 5)),
-            ("avg_pool2d", "x", (1, 1, 1, 5, 5))]:
+            ("avg_pool2d", "x", (1, 1, 1, 5, 5)), ("adaptive_max_pool2d", "x", (5,)),
+            ("adaptive_avg_pool2d", "x", (1, 1, 1, 5, 5))]:
         yield name, arg, np.ones(shape), ValueError, arg
     # Shapes that do not fit together.
     yield "conv2d", "weight", np.ones((3, 3, 3, 3)), ValueError, "channels"
@@ -134,12 +142,19 @@ def _rows():
     yield "col2im", "output_size", 0, ValueError, "output_size"
     yield "col2im", "output_size", (5, 5, 5), ValueError, "output_size"
     yield "max_pool2d", "x", np.ones((1, 2, 0, 5)), ValueError, "x"
-    yield "max_pool2d_backward", "indices", np.zeros((1, 2, 2, 2)), TypeError, "indices"
-    yield "max_pool2d_backward", "indices", np.zeros((1, 2, 2, 3), int), ValueError, "indices"
-    yield "max_pool2d_backward", "indices", np.full((1, 2, 2, 2), 25), ValueError, "indices"
-    yield "max_pool2d_backward", "indices", np.full((1, 2, 2, 2), -1), ValueError, "indices"
+    yield "adaptive_avg_pool2d", "x", np.ones((1, 0, 5, 5)), ValueError, "x"
+    for name, size in (("max_pool2d_backward", 2), ("adaptive_max_pool2d_backward", 3)):
+        yield name, "indices", np.zeros((1, 2, size, size)), TypeError, "indices"
+        yield name, "indices", np.zeros((1, 2, size, size + 1), int), ValueError, "indices"
+        yield name, "indices", np.full((1, 2, size, size), 25), ValueError, "indices"
+        yield name, "indices", np.full((1, 2, size, size), -1), ValueError, "indices"
     yield "avg_pool2d_backward", "grad_output", np.ones((1, 2, 3, 2)), ValueError, "grad_output"
-    for name in ("max_pool2d_backward", "avg_pool2d_backward"):
+    yield "adaptive_avg_pool2d_backward", "grad_output", np.ones((1, 3, 3, 3)), ValueError, \
+        "grad_output"
+    yield "adaptive_avg_pool2d_backward", "grad_output", np.ones((2, 3, 3)), ValueError, \
+        "grad_output"
+    for name in ("max_pool2d_backward", "avg_pool2d_backward", "adaptive_max_pool2d_backward",
+                 "adaptive_avg_pool2d_backward"):
         yield name, "input_shape", (1, 2, 5), ValueError, "input_shape"
         yield name, "input_shape", (1, 2, -5, 5), ValueError, "input_shape"
         yield name, "input_shape", ("1", 2, 5, 5), TypeError, "input_shape"
@@ -172,6 +187,14 @@ def _rows():
     for name in ("avg_pool2d", "avg_pool2d_backward"):
         yield name, "divisor_override", 0, ValueError, "divisor_override"
         yield name, "divisor_override", 0.5, TypeError, "divisor_override"
+    for name in ("adaptive_max_pool2d", "adaptive_avg_pool2d"):
+        yield name, "output_size", -1, ValueError, "output_size"
+        yield name, "output_size", 1.5, TypeError, "output_size"
+        yield name, "output_size", "2", TypeError, "output_size"
+        yield name, "output_size", None, TypeError, "output_size"
+        yield name, "output_size", (2, None, 2), ValueError, "output_size"
+        yield name, "output_size", HUGE, ValueError, "output_size"
+        yield name, "output_size", (2**40, 2**40), ValueError, "output_size"  # too large to index
     yield "conv2d", "padding", "same", ValueError, "stride"  # 'same' needs stride 1 ...
     for name in VALID_CALLS:
         yield name, "workers", 0, ValueError, "workers"
@@ -202,6 +225,8 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from reference import (  # noqa: E402
+    adaptive_avg_pool2d_backward_reference,
+    adaptive_pool2d_reference,
     avg_pool2d_backward_ref,
     avg_pool2d_ref,
     col2im_reference,
@@ -505,6 +530,59 @@ def test_property_avg_pool2d_backward_edges(case, count_include_pad, divisor_ove
                    kernel[0] * kernel[1])
 
 
+@st.composite
+def adaptive_cases(draw):
+    shape = draw(st.sampled_from([(), (1,), (0, 2), (2, 1)])) + (draw(st.integers(1, 7)),
+                                                                   draw(st.integers(1, 7)))
+    x = draw(arrays(draw(st.sampled_from(LAYER_DTYPES)), shape))
+    # Output sizes below, equal to and above the input's, 0, and None (the input's).
+    sizes = st.one_of(st.integers(0, 10), st.none())
+    return x, (draw(sizes), draw(sizes))
+
+
+def adaptive_output_hw(x, output_size):
+    return tuple(size if out is None else out for out, size in zip(output_size, x.shape[-2:]))
+
+
+@given(case=adaptive_cases())
+def test_property_adaptive_pool2d_edges(case):
+    x, output_size = case
+    out_hw = adaptive_output_hw(x, output_size)
+    out, indices = cyconv.adaptive_max_pool2d(x, output_size, return_indices=True)
+    want, want_indices = adaptive_pool2d_reference(as_planes(x), out_hw, "max")
+    assert out.dtype == layer_result_dtype(x) and out.shape == x.shape[:-2] + out_hw
+    np.testing.assert_array_equal(as_planes(out), want)
+    np.testing.assert_array_equal(indices.reshape(want_indices.shape), want_indices)
+    np.testing.assert_array_equal(cyconv.adaptive_max_pool2d(x, output_size), out)
+    got = cyconv.adaptive_avg_pool2d(x, output_size)
+    assert got.dtype == layer_result_dtype(x)
+    want, _ = adaptive_pool2d_reference(as_planes(x), out_hw, "avg")
+    magnitude, _ = adaptive_pool2d_reference(np.abs(as_planes(x)), out_hw, "avg")
+    assert_matches(got.reshape(want.shape), want, magnitude, x.shape[-2] * x.shape[-1])
+
+
+@given(case=adaptive_cases(), data=st.data())
+def test_property_adaptive_pool2d_backward_edges(case, data):
+    x, output_size = case
+    out_hw = adaptive_output_hw(x, output_size)
+    grad = data.draw(arrays(np.float64, x.shape[:-2] + out_hw))
+    plane_shape = planes_shape(x.shape)
+    got = cyconv.adaptive_avg_pool2d_backward(grad, x.shape)
+    assert got.shape == x.shape
+    assert_matches(got.reshape(plane_shape),
+                   adaptive_avg_pool2d_backward_reference(as_planes(grad), plane_shape),
+                   adaptive_avg_pool2d_backward_reference(np.abs(as_planes(grad)), plane_shape),
+                   out_hw[0] * out_hw[1])
+    _, indices = cyconv.adaptive_max_pool2d(x, output_size, return_indices=True)
+    got = cyconv.adaptive_max_pool2d_backward(grad, indices, x.shape)
+    want = max_pool2d_backward_ref(as_planes(grad), as_planes(indices).astype(np.int64),
+                                   plane_shape)
+    assert_matches(got.reshape(want.shape), want,
+                   max_pool2d_backward_ref(np.abs(as_planes(grad)),
+                                           as_planes(indices).astype(np.int64), plane_shape),
+                   grad.size)
+
+
 # --- Threads and the GIL -------------------------------------------------------
 
 import threading  # noqa: E402
@@ -516,6 +594,7 @@ def every_function_calls(rng, size):
     x = rng.standard_normal((2, 4, size, size))
     weight = rng.standard_normal((6, 2, 3, 3))
     out, indices = cyconv.max_pool2d(x, 3, 2, 1, return_indices=True)
+    adaptive_out, adaptive_indices = cyconv.adaptive_max_pool2d(x, (5, 3), return_indices=True)
     return [
         (cyconv.correlate2d, (x[0, 0], weight[0, 0], "same", "symm"), {}),
         (cyconv.convolve2d, (x[0, 0], weight[0, 0]), {}),
@@ -527,6 +606,10 @@ def every_function_calls(rng, size):
         (cyconv.max_pool2d_backward, (out, indices, x.shape), {}),
         (cyconv.avg_pool2d, (x, 3, 2, 1), {}),
         (cyconv.avg_pool2d_backward, (out, x.shape, 3, 2, 1), {}),
+        (cyconv.adaptive_max_pool2d, (x, (5, 3)), {"return_indices": True}),
+        (cyconv.adaptive_max_pool2d_backward, (adaptive_out, adaptive_indices, x.shape), {}),
+        (cyconv.adaptive_avg_pool2d, (x, (size + 3, 1)), {}),
+        (cyconv.adaptive_avg_pool2d_backward, (adaptive_out, x.shape), {}),
     ]
 
 

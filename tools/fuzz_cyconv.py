@@ -29,7 +29,12 @@ DTYPES = ["float64", "float32", "float16", "int8", "uint16", "int64", "bool", "c
           "complex128", "longdouble", "object", "<U1", ">f8"]
 INTEGERS = [0, 1, 2, 3, 5, -1, -2, 2**31, 2**62, 2**63, 2**64, 10**9]
 FUNCTIONS = ["correlate2d", "convolve2d", "conv2d", "conv2d_backward", "im2col", "col2im",
-             "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]
+             "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+             "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "adaptive_avg_pool2d",
+             "adaptive_avg_pool2d_backward"]
+# Adaptive output sizes: small, None, invalid and too large to index (never
+# 2**31 or 10**9, which an output can be and then fill gigabytes slowly).
+OUTPUT_SIZES = [0, 1, 2, 3, 5, 9, 13, None, -1, 1.5, 2**62, 2**64]
 EXPECTED = (ValueError, TypeError, MemoryError)
 NDIMAGE = ["correlate", "convolve", "correlate1d", "convolve1d", "uniform_filter",
            "uniform_filter1d", "gaussian_filter", "gaussian_filter1d", "sobel", "prewitt",
@@ -96,9 +101,16 @@ def fuzz_one(data):
     elif name == "col2im":
         args, kwargs = (array(ndim), parameter(), parameter(), parameter(), parameter(),
                         parameter()), {}
-    elif name == "max_pool2d_backward":
+    elif name in ("max_pool2d_backward", "adaptive_max_pool2d_backward"):
         shape = tuple(fdp.ConsumeIntInRange(0, 8) for _ in range(ndim))
         args, kwargs = (array(ndim), array(ndim), shape), {}
+    elif name == "adaptive_avg_pool2d_backward":
+        shape = tuple(fdp.ConsumeIntInRange(0, 8) for _ in range(ndim))
+        args, kwargs = (array(ndim), shape), {}
+    elif name in ("adaptive_max_pool2d", "adaptive_avg_pool2d"):
+        sizes = [fdp.PickValueInList(OUTPUT_SIZES) for _ in range(2)]
+        args = (array(ndim), sizes[0] if fdp.ConsumeBool() else tuple(sizes))
+        kwargs = {"return_indices": fdp.ConsumeBool()} if name == "adaptive_max_pool2d" else {}
     elif name == "avg_pool2d_backward":
         shape = tuple(fdp.ConsumeIntInRange(0, 8) for _ in range(ndim))
         args, kwargs = (array(ndim), shape, parameter(), parameter(), parameter(),

@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args()
     calls = every_function_calls(np.random.default_rng(0), 9)
-    print(f"{'function':<22}{'calls':>9}{'RSS before MiB':>16}{'after MiB':>11}{'growth KiB':>12}")
+    print(f"{'function':<30}{'calls':>9}{'RSS before MiB':>16}{'after MiB':>11}{'growth KiB':>12}")
     failed = []
     for function, args, kwargs in calls:
         # Warm-up: caches, the OpenMP pool, the allocator's arenas.
@@ -42,7 +42,7 @@ def main():
         for _ in range(options.calls):
             function(*args, workers=options.workers, **kwargs)
         growth = resident_bytes() - before
-        print(f"{function.__name__:<22}{options.calls:>9}{before / 2**20:>16.1f}"
+        print(f"{function.__name__:<30}{options.calls:>9}{before / 2**20:>16.1f}"
               f"{(before + growth) / 2**20:>11.1f}{growth / 1024:>12.0f}", flush=True)
         if growth > options.threshold * 2**20:
             failed.append(function.__name__)
