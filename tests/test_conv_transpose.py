@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import cyconv
 from cyconv import _conv_plan, _conv_transpose
+from cyconv.nn import ConvTranspose2D
 from reference import conv_transpose2d_backward_reference, conv_transpose2d_reference
 
 # (x shape, weight shape, stride, padding, output_padding, dilation, groups)
@@ -364,3 +365,91 @@ def test_torch_rejects_what_cyconv_rejects(rng):
         got = cyconv.conv_transpose2d(x, weight, None, *args)
         assert got.shape == tuple(want.shape)
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# --- the nn layer ------------------------------------------------------------
+
+def test_layer_matches_the_functions(rng):
+    args = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), groups=2, dilation=(1, 2))
+    layer = ConvTranspose2D(4, 6, (3, 2), dtype=np.float64, rng=rng, **args)
+    assert layer.weight.shape == (4, 3, 3, 2) and layer.bias.shape == (6,)
+    x = rng.standard_normal((2, 4, 5, 4))
+    out = layer(x)
+    np.testing.assert_array_equal(
+        out, cyconv.conv_transpose2d(x, layer.weight, layer.bias, **args))
+    grad_out = rng.standard_normal(out.shape)
+    grad_x = layer.backward(grad_out)
+    want = cyconv.conv_transpose2d_backward(grad_out, x, layer.weight, **args)
+    for got, expected in zip((grad_x, layer.grad_weight, layer.grad_bias), want):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_layer_initialisation_is_pytorchs():
+    """torch takes the fan-in of a transposed layer from the weight's second
+    axis: out_channels // groups * kH * kW."""
+    layer = ConvTranspose2D(8, 6, (3, 5), groups=2, rng=3)
+    bound = 1 / np.sqrt(3 * 3 * 5)
+    assert layer.weight.dtype == np.float32 and layer.weight.shape == (8, 3, 3, 5)
+    for parameter in (layer.weight, layer.bias):
+        assert np.abs(parameter).max() <= bound
+        assert np.abs(parameter).max() > 0.8 * bound
+    assert ConvTranspose2D(2, 2, 2, bias=False).bias is None
+    np.testing.assert_array_equal(ConvTranspose2D(2, 3, 2, rng=5).weight,
+                                  ConvTranspose2D(2, 3, 2, rng=np.random.default_rng(5)).weight)
+
+
+def test_layer_output_size_chooses_the_output_padding(rng):
+    layer = ConvTranspose2D(2, 3, 3, stride=(2, 3), padding=1, rng=rng)
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    assert layer(x).shape == (1, 3, 7, 13)
+    for size in [(7, 13), (8, 15), (1, 3, 8, 14)]:
+        out = layer(x, output_size=size)
+        assert out.shape[2:] == tuple(size[-2:])
+        extra = (size[-2] - 7, size[-1] - 13)
+        np.testing.assert_array_equal(out, cyconv.conv_transpose2d(
+            x, layer.weight, layer.bias, (2, 3), 1, extra))
+        grad_x = layer.backward(np.ones_like(out))
+        np.testing.assert_array_equal(grad_x, cyconv.conv_transpose2d_backward(
+            np.ones_like(out), x, layer.weight, (2, 3), 1, extra)[0])
+    for size, word in [((9, 13), "not reachable"), ((6, 13), "not reachable"),
+                       ((7,), "output_size"), ((7, 13.5), "output_size")]:
+        with pytest.raises((ValueError, TypeError), match=word):
+            layer(x, output_size=size)
+
+
+@pytest.mark.parametrize("kwargs, error, word", [
+    (dict(in_channels=3, out_channels=4, kernel_size=2, groups=2), ValueError, "groups"),
+    (dict(in_channels=2, out_channels=2, kernel_size=2, output_padding=1), ValueError,
+     "output_padding"),
+    (dict(in_channels=2, out_channels=2, kernel_size=0), ValueError, "kernel_size"),
+    (dict(in_channels=2, out_channels=2, kernel_size=2, dtype=np.int32), TypeError, "dtype"),
+])
+def test_layer_invalid_arguments(kwargs, error, word):
+    with pytest.raises(error, match=word):
+        ConvTranspose2D(**kwargs)
+
+
+def test_layer_backward_needs_a_forward():
+    with pytest.raises(RuntimeError, match="forward"):
+        ConvTranspose2D(1, 1, 2).backward(np.ones((1, 1, 3, 3)))
+
+
+def test_layer_matches_torch_module(rng):
+    torch = pytest.importorskip("torch")
+    layer = ConvTranspose2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64, rng=rng)
+    module = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(layer.weight))
+        module.bias.copy_(torch.from_numpy(layer.bias))
+    x = rng.standard_normal((2, 4, 5, 5))
+    tx = torch.tensor(x, requires_grad=True)
+    expected = module(tx, output_size=[10, 10])
+    out = layer(x, output_size=(10, 10))
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    expected.backward(torch.from_numpy(grad_out))
+    np.testing.assert_allclose(layer.backward(grad_out), tx.grad.numpy(), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(layer.grad_weight, module.weight.grad.numpy(), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(layer.grad_bias, module.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
