@@ -85,6 +85,15 @@ class Tuning:
     # Layers whose padded image (split into its stride phases or not) would pass
     # this take the im2col + GEMM path, whose buffers stay bounded.
     tiled_max_copy_bytes: int = 256 << 20
+    # The tiled kernels sum every tap over a whole work item before the next;
+    # an output plane (its rows padded to the kernel's width) of fewer
+    # register tiles leaves too little work per tap.  float32, AVX-512, 1
+    # thread: 4x4 outputs of 4x4 stride-2 layers (one tile, 256-512
+    # channels) ran 2.5x (batch 8) and 6.9x (batch 1) the GEMM's time; 8x8
+    # outputs (three tiles) 1.06x; 16x16 (nine) 0.73x; stride-1 7x7 outputs
+    # of 3x3 layers (two tiles, 512 channels) 1.05-1.3x, 8x8 (three, 64
+    # channels) 0.69x, LeNet's 10x10 (five, 6 channels) 0.43x.
+    tiled_min_tiles: int = 2
     # Input a pass of the tiled kernel reads: held in the L1 cache.
     tiled_pass_bytes: int = 24 << 10
     # 3x3 stride-1 layers with at least this many input and output channels per
@@ -507,6 +516,17 @@ def _tiled_refusal(layer, tuning):
     return None
 
 
+def _tiled_tiles_refusal(layer, kernel, dilation_w, tuning):
+    """Refuses a plane of fewer than ``tiled_min_tiles`` register tiles."""
+    out_h, out_w = layer.out_shape[2:]
+    row = out_w + dilation_w * (kernel[1] - 1)
+    tiles = -(-out_h * row * layer.dtype.itemsize // _TILED.CONV_TILE_BYTES)
+    if tiles < tuning.tiled_min_tiles:
+        return _costly(f"a {out_h}x{out_w} output plane (rows of {row} pixels) is {tiles} "
+                       f"register tile(s), fewer than tiled_min_tiles={tuning.tiled_min_tiles}")
+    return None
+
+
 def _tiled_settings(layer, kernel, channels, tuning):
     images, rows, pass_channels = _tiled_chunks(channels, layer.out_shape, kernel,
                                                 layer.dilation, layer.dtype, tuning)
@@ -515,7 +535,8 @@ def _tiled_settings(layer, kernel, channels, tuning):
 
 
 def _tiled(layer, tuning):
-    refusal = _tiled_refusal(layer, tuning)
+    refusal = (_tiled_refusal(layer, tuning)
+               or _tiled_tiles_refusal(layer, _kernel(layer), layer.dilation[1], tuning))
     if refusal:
         return refusal
     return (_tiled_settings(layer, _kernel(layer), layer.x_shape[1], tuning),
@@ -598,6 +619,9 @@ def _tiled_phases(layer, tuning):
     if waste > limit:
         return _costly(f"its phase kernels have {waste:.2f} times the layer's taps, more than "
                        f"{limit} for {_in_per_group(layer)} input channels per group")
+    refusal = _tiled_tiles_refusal(layer, phase_kernel, 1, tuning)
+    if refusal:
+        return refusal
     channels = layer.x_shape[1] * math.prod(stride)
     split_bytes = padded_image_bytes(channels, layer.out_shape, phase_kernel, (1, 1),
                                      layer.dtype)
@@ -743,7 +767,7 @@ _WAIVED = dict(direct_max_channel_product=math.inf, winograd_min_channels=0,
                winograd_min_items=0, winograd_max_work=math.inf,
                phase_max_waste=math.inf, phase_small_max_waste=math.inf,
                pointwise_types=(_F32, _F64), pointwise_max_channels=math.inf,
-               pointwise_min_pixels=0)
+               pointwise_min_pixels=0, tiled_min_tiles=0)
 
 
 def _walk(which, layer, candidates, tuning):

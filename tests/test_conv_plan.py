@@ -69,6 +69,11 @@ TABLE = [
      "every tap is a fixed offset"),
     ((1, 8, 32, 32), (8, 8, 1, 1), {}, F32, "forward", "pointwise",
      "a 1x1 kernel needs no im2col copy"),
+    # Output planes of one register tile at every SIMD level.
+    ((2, 8, 4, 4), (8, 8, 3, 3), {}, F32, "forward", "gemm",
+     "register tile(s), fewer than tiled_min_tiles"),
+    ((1, 64, 4, 4), (64, 64, 4, 4), dict(stride=2, padding=1), F32, "forward", "gemm",
+     "register tile(s), fewer than tiled_min_tiles"),
     # tiled_phases and its refusals.
     ((1, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3), F32, "forward",
      "tiled_phases", "4 stride-1 phases with 4x4 kernels"),
