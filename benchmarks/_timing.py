@@ -42,6 +42,15 @@ def blas_threads(count):
     return threadpool_limits(limits=count, user_api="blas")
 
 
+def torch_threads(torch, count):
+    """A context factory for `interleaved_medians`: torch on ``count`` threads."""
+    @contextlib.contextmanager
+    def limited():
+        torch.set_num_threads(count)
+        yield
+    return limited
+
+
 def median_seconds(func, repeat, budget=None):
     """Median of `repeat` timed calls (fewer when one call exceeds `budget` s)."""
     func()  # warm up: page in the output, load code

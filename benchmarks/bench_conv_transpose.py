@@ -63,13 +63,8 @@ def _contenders(layer, dtype, threads, backward, rng):
             with torch.no_grad():
                 torch.nn.functional.conv_transpose2d(tx, tw, tb, stride, padding)
 
-    @contextlib.contextmanager
-    def torch_threads():
-        torch.set_num_threads(threads)
-        yield
-
     return {"cyconv": (ours, contextlib.nullcontext, 0.0),
-            "torch": (theirs, torch_threads, 0.0)}
+            "torch": (theirs, _timing.torch_threads(torch, threads), 0.0)}
 
 
 def measure(threads, repeat):

@@ -159,13 +159,8 @@ def _contenders(layer, batch, threads, backward, rng):
             with torch.no_grad():
                 theirs_function(tx, *window)
 
-    @contextlib.contextmanager
-    def torch_threads():
-        torch.set_num_threads(threads)
-        yield
-
     return {"cyconv": (ours, contextlib.nullcontext, 0.0),
-            "torch": (theirs, torch_threads, 0.0)}
+            "torch": (theirs, _timing.torch_threads(torch, threads), 0.0)}
 
 
 def plan_name(layer, batch):

@@ -33,8 +33,17 @@ _Transpose = namedtuple("_Transpose",
                         "groups out_shape")
 
 
-def _output_size(size, kernel, stride, padding, output_padding, dilation):
+def transposed_size(size, kernel, stride, padding, output_padding, dilation):
+    """torch's output size of a transposed convolution along one axis."""
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def check_output_padding(output_padding, stride, dilation):
+    """torch's rule: each output padding below its stride or its dilation."""
+    for extra, s, d in zip(output_padding, stride, dilation):
+        if extra >= s and extra >= d:
+            raise ValueError(f"output_padding={output_padding} must be smaller than either "
+                             f"stride={stride} or dilation={dilation}")
 
 
 def _transpose_geometry(x_shape, weight_shape, bias_shape, stride, padding, output_padding,
@@ -67,12 +76,8 @@ def _transpose_geometry(x_shape, weight_shape, bias_shape, stride, padding, outp
     out_channels = out_per_group * groups
     if bias_shape is not None and bias_shape != (out_channels,):
         raise ValueError(f"bias must have shape ({out_channels},), got {bias_shape}")
-    for extra, s, d in zip(output_padding, stride, dilation):
-        if extra >= s and extra >= d:
-            raise ValueError(
-                f"output_padding={output_padding} must be smaller than either stride={stride} "
-                f"or dilation={dilation}")
-    out_hw = tuple(map(_output_size, x_shape[2:], kernel, stride, padding, output_padding,
+    check_output_padding(output_padding, stride, dilation)
+    out_hw = tuple(map(transposed_size, x_shape[2:], kernel, stride, padding, output_padding,
                        dilation))
     if min(out_hw) < 1:
         raise ValueError(f"conv_transpose2d: input of height and width {x_shape[2:]} gives an "

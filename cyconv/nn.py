@@ -20,7 +20,12 @@ import math
 
 import numpy as np
 
-from cyconv._conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from cyconv._conv_transpose import (
+    check_output_padding,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    transposed_size,
+)
 from cyconv._layers import _padding_pairs, conv2d, conv2d_backward
 from cyconv._pooling import (
     _adaptive_output_size,
@@ -290,10 +295,7 @@ class ConvTranspose2D(_Convolution):
         self.padding = as_pair(padding, "padding", 0)
         self.output_padding = as_pair(output_padding, "output_padding", 0)
         self.dilation = as_pair(dilation, "dilation", 1)
-        for extra, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if extra >= s and extra >= d:
-                raise ValueError(f"output_padding={self.output_padding} must be smaller than "
-                                 f"either stride={self.stride} or dilation={self.dilation}")
+        check_output_padding(self.output_padding, self.stride, self.dilation)
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         self.weight, self.bias = _torch_parameters(shape, shape[1] * math.prod(self.kernel_size),
                                                    self.out_channels if bias else 0, dtype, rng)
@@ -317,8 +319,8 @@ class ConvTranspose2D(_Convolution):
                              f"got {output_size!r}")
         extra = []
         for axis, (size, wanted) in enumerate(zip(np.shape(x)[-2:], output_size[-2:])):
-            smallest = ((size - 1) * self.stride[axis] - 2 * self.padding[axis]
-                        + self.dilation[axis] * (self.kernel_size[axis] - 1) + 1)
+            smallest = transposed_size(size, self.kernel_size[axis], self.stride[axis],
+                                       self.padding[axis], 0, self.dilation[axis])
             largest = smallest + self.stride[axis] - 1
             wanted = as_int(wanted, "output_size")
             if not smallest <= wanted <= largest:

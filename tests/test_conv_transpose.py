@@ -323,7 +323,7 @@ def test_invalid_backward_arguments():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matches_torch_forward_and_autograd(rng, x_shape, w_shape, stride, padding,
                                             output_padding, dilation, groups, dtype):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     x, weight, bias = _arrays(rng, x_shape, w_shape, groups, dtype)
     args = (stride, padding, output_padding, groups, dilation)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
@@ -342,7 +342,7 @@ def test_matches_torch_forward_and_autograd(rng, x_shape, w_shape, stride, paddi
 def test_torch_rejects_what_cyconv_rejects(rng):
     """A seeded sweep of argument combinations: torch and cyconv agree on
     which are valid, and on the output's shape and values."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     for _ in range(300):
         stride, dilation = tuple(rng.integers(1, 4, 2)), tuple(rng.integers(1, 4, 2))
         kernel, size = tuple(rng.integers(1, 5, 2)), tuple(rng.integers(1, 5, 2))
@@ -435,7 +435,7 @@ def test_layer_backward_needs_a_forward():
 
 
 def test_layer_matches_torch_module(rng):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is an optional cross-check")
     layer = ConvTranspose2D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64, rng=rng)
     module = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2, dtype=torch.float64)
     with torch.no_grad():
