@@ -19,6 +19,7 @@ SIMD_FAMILIES = (
     "conv_winograd",
     "conv_pointwise",
     "conv_depthwise",
+    "nanconvolve",
 )
 
 # Level -> the compiler flags of its modules, narrowest first.  The baseline

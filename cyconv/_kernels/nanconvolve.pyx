@@ -1,0 +1,325 @@
+"""Normalised convolution of data with holes: the value sum and the weight sum in one pass.
+
+An output is ``sum(k * v) / sum(k)`` over the taps whose data value ``v`` is
+finite (NaN, inf and masked values are holes), or, when holes are filled
+instead, ``sum(k * v)`` with each hole read as a given value.  Every loop
+reads a data row once for both sums.  Kernels are correlations: the Python
+layer (``cyconv/_nanconvolve.py``) flips the kernel, validates every shape and
+builds the extension maps, so nothing here checks bounds.
+
+Two kernels:
+
+* `separable_rows`: a rank-1 kernel over a 2-D plane, a pass down the columns
+  into a private row buffer and a pass along that row, one output row at a
+  time, so the plane is read once and written once.  Its input is either raw
+  data (holes found here) or the value and weight sums of an earlier pass
+  (the first axis of a 3-D volume, `leading_pass`).
+* `dense_rows`: any kernel over data already extended by its boundary, one
+  output row at a time, the taps as offsets into the extended data.
+
+Rows beyond an edge are given by extension maps (-1: the boundary's fill).
+"""
+from cython.parallel cimport parallel, prange
+from libc.math cimport NAN, fabs, fabsf
+from libc.stdlib cimport free, malloc
+
+from cyconv._kernels.fused cimport floating_t
+from cyconv._kernels.openmp cimport omp_get_thread_num
+
+# Columns computed at a time: the chunk's value and weight sums stay in L1
+# (2 x 512 float64 = 8 KB).
+cdef enum:
+    CHUNK = 512
+
+cdef extern from "nanconvolve_rows.h" nogil:
+    void nc_raw_d(const double **rows, const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                  int interpolate, double hole, double pad_value, double pad_weight,
+                  double *top, double *bottom)
+    void nc_raw_f(const float **rows, const float *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                  int interpolate, float hole, float pad_value, float pad_weight,
+                  float *top, float *bottom)
+    void nc_pairs_d(const double **value_rows, const double **weight_rows, const double *taps,
+                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, double pad_value,
+                    double pad_weight, double *top, double *bottom)
+    void nc_pairs_f(const float **value_rows, const float **weight_rows, const float *taps,
+                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, float pad_value,
+                    float pad_weight, float *top, float *bottom)
+
+
+cdef inline bint is_finite(floating_t v) noexcept nogil:
+    if floating_t is float:
+        return fabsf(v) <= 3.4028234663852886e38
+    else:
+        return fabs(v) <= 1.7976931348623157e308
+
+
+cdef inline void accumulate_raw(const floating_t **rows, const floating_t *taps,
+                                Py_ssize_t n_taps, Py_ssize_t n, bint interpolate,
+                                floating_t hole, floating_t pad_value, floating_t pad_weight,
+                                floating_t *top, floating_t *bottom) noexcept nogil:
+    """The value and weight sums of raw rows (nc_raw of nanconvolve_rows.h)."""
+    if floating_t is float:
+        nc_raw_f(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
+    else:
+        nc_raw_d(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
+
+
+cdef inline void accumulate_pairs(const floating_t **value_rows, const floating_t **weight_rows,
+                                  const floating_t *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                                  bint interpolate, floating_t pad_value, floating_t pad_weight,
+                                  floating_t *top, floating_t *bottom) noexcept nogil:
+    """The sums of rows that are already value and weight sums (nc_pairs)."""
+    if floating_t is float:
+        nc_pairs_f(value_rows, weight_rows, taps, n_taps, n, interpolate, pad_value, pad_weight,
+                   top, bottom)
+    else:
+        nc_pairs_d(value_rows, weight_rows, taps, n_taps, n, interpolate, pad_value, pad_weight,
+                   top, bottom)
+
+
+cdef Py_ssize_t finish(const floating_t *top, const floating_t *bottom,
+                       const floating_t *centre, Py_ssize_t n, bint interpolate, double scale,
+                       floating_t *out) noexcept nogil:
+    """out = top / bottom * scale (the centre value, NaN for a hole, where bottom is 0), or
+    top * scale; returns how many outputs are NaN."""
+    cdef Py_ssize_t j, nans = 0
+    cdef floating_t s = <floating_t> scale, c, r
+    for j in range(n):
+        if interpolate:
+            c = centre[j] if is_finite(centre[j]) else <floating_t> NAN
+            r = c if bottom[j] == 0 else top[j] / bottom[j] * s
+        else:
+            r = top[j] * s
+        out[j] = r
+        nans += r != r
+    return nans
+
+
+cdef floating_t *copy_taps(const double[::1] taps, floating_t dtype_marker) except NULL:
+    cdef Py_ssize_t t, n = taps.shape[0]
+    cdef floating_t *copy = <floating_t *> malloc(max(n, 1) * sizeof(floating_t))
+    if copy == NULL:
+        raise MemoryError("cannot allocate the taps")
+    for t in range(n):
+        copy[t] = <floating_t> taps[t]
+    return copy
+
+
+cdef int check_map(const Py_ssize_t[::1] index_map, Py_ssize_t length, Py_ssize_t size,
+                   str name) except -1:
+    """Raise unless ``index_map`` has ``length`` entries, each -1 or an index below ``size``."""
+    cdef Py_ssize_t e
+    if index_map.shape[0] != length:
+        raise ValueError(f"{name} has {index_map.shape[0]} entries, expected {length}")
+    for e in range(length):
+        if not -1 <= index_map[e] < size:
+            raise ValueError(f"{name}[{e}] = {index_map[e]} is outside -1 .. {size - 1}")
+    return 0
+
+
+def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] weights,
+                   const floating_t[:, ::1] centre, floating_t[:, ::1] out,
+                   const double[::1] column_taps, const double[::1] row_taps,
+                   const Py_ssize_t[::1] row_map, const Py_ssize_t[::1] column_map,
+                   bint raw, bint interpolate, double hole, double pad_value,
+                   double pad_weight, double scale, int num_threads):
+    """out[i, j] from the (H, W) plane: a pass of ``column_taps`` down the columns, then of
+    ``row_taps`` along the rows; returns the number of NaN outputs.
+
+    ``raw``: ``values`` is data with holes (``weights`` unused), else ``values`` and
+    ``weights`` are the sums of an earlier pass.  ``row_map[i + t]`` is the input row read
+    by output row ``i`` at column tap ``t`` (-1: the fill, ``pad_value`` with
+    ``pad_weight``); ``column_map`` likewise for columns.  ``centre`` is the data at each
+    output (read where no tap has weight).
+    """
+    cdef Py_ssize_t height = out.shape[0], width = out.shape[1]
+    cdef Py_ssize_t n_column_taps = column_taps.shape[0], n_row_taps = row_taps.shape[0]
+    cdef Py_ssize_t extended = width + n_row_taps - 1, half = (n_row_taps - 1) // 2, per_thread, i, j, t, start, n, nans = 0
+    cdef double column_sum = 0
+    cdef floating_t *ctaps = NULL
+    cdef floating_t *rtaps = NULL
+    cdef floating_t *buffers = NULL
+    cdef const floating_t **row_pointers = NULL
+    cdef floating_t *column_top
+    cdef floating_t *column_bottom
+    cdef floating_t *top
+    cdef floating_t *bottom
+    cdef const floating_t **value_rows
+    cdef const floating_t **weight_rows
+    cdef Py_ssize_t source, max_taps, chunk, edge
+    cdef floating_t edge_value, edge_weight
+    if values.shape[1] != width or centre.shape[0] != height or centre.shape[1] != width:
+        raise ValueError("separable_rows: values, centre and out disagree in shape")
+    if not raw and (weights.shape[0] != values.shape[0] or weights.shape[1] != width):
+        raise ValueError("separable_rows: weights and values disagree in shape")
+    check_map(row_map, height + n_column_taps - 1, values.shape[0], "row_map")
+    check_map(column_map, extended, width, "column_map")
+    if height == 0 or width == 0:
+        return 0
+    for t in range(n_column_taps):
+        column_sum += column_taps[t]
+    # A padded column holds the fill at every row: the column pass turns it
+    # into the fill times the column taps' sum.
+    edge_value = <floating_t> (pad_value * column_sum)
+    edge_weight = <floating_t> (pad_weight * column_sum)
+    num_threads = max(1, min(num_threads, height))
+    max_taps = max(n_column_taps, n_row_taps, 1)
+    per_thread = 2 * extended + 2 * CHUNK
+    try:
+        ctaps = copy_taps(column_taps, <floating_t> 0)
+        rtaps = copy_taps(row_taps, <floating_t> 0)
+        buffers = <floating_t *> malloc(num_threads * per_thread * sizeof(floating_t))
+        row_pointers = <const floating_t **> malloc(
+            num_threads * 2 * max_taps * sizeof(floating_t *))
+        if buffers == NULL or row_pointers == NULL:
+            raise MemoryError("cannot allocate the row buffers")
+        with nogil, parallel(num_threads=num_threads):
+            column_top = buffers + omp_get_thread_num() * per_thread
+            column_bottom = column_top + extended
+            top = column_bottom + extended
+            bottom = top + CHUNK
+            value_rows = row_pointers + omp_get_thread_num() * 2 * max_taps
+            weight_rows = value_rows + max_taps
+            for i in prange(height, schedule='static'):
+                for chunk in range((width + CHUNK - 1) // CHUNK):
+                    start = chunk * CHUNK
+                    n = min(CHUNK, width - start)
+                    for t in range(n_column_taps):
+                        source = row_map[i + t]
+                        value_rows[t] = NULL if source < 0 else &values[source, start]
+                        weight_rows[t] = NULL if source < 0 or raw else &weights[source, start]
+                    if raw:
+                        accumulate_raw(value_rows, ctaps, n_column_taps, n, interpolate,
+                                       <floating_t> hole, <floating_t> pad_value,
+                                       <floating_t> pad_weight, column_top + half + start,
+                                       column_bottom + half + start)
+                    else:
+                        accumulate_pairs(value_rows, weight_rows, ctaps, n_column_taps, n,
+                                         interpolate, <floating_t> pad_value,
+                                         <floating_t> pad_weight, column_top + half + start,
+                                         column_bottom + half + start)
+                # Extended columns beyond the edges: the fill, or a copy.
+                for edge in range(2 * half):
+                    j = edge if edge < half else width + edge
+                    source = column_map[j]
+                    if source < 0:
+                        column_top[j] = edge_value
+                        column_bottom[j] = edge_weight
+                    else:
+                        column_top[j] = column_top[source + half]
+                        column_bottom[j] = column_bottom[source + half]
+                for chunk in range((width + CHUNK - 1) // CHUNK):
+                    start = chunk * CHUNK
+                    n = min(CHUNK, width - start)
+                    for t in range(n_row_taps):
+                        value_rows[t] = column_top + start + t
+                        weight_rows[t] = column_bottom + start + t
+                    accumulate_pairs(value_rows, weight_rows, rtaps, n_row_taps, n, interpolate,
+                                     0, 0, top, bottom)
+                    nans += finish(top, bottom, &centre[i, start], n, interpolate, scale,
+                                   &out[i, start])
+    finally:
+        free(ctaps)
+        free(rtaps)
+        free(buffers)
+        free(row_pointers)
+    return nans
+
+
+def leading_pass(const floating_t[:, ::1] values, floating_t[:, ::1] out_values,
+                 floating_t[:, ::1] out_weights, const double[::1] taps,
+                 const Py_ssize_t[::1] row_map, bint interpolate, double hole, double pad_value,
+                 double pad_weight, int num_threads):
+    """The value and weight sums of a pass of ``taps`` down the columns of raw data, whose
+    rows are a volume's planes: out row ``i`` reads rows ``row_map[i + t]`` (-1: the fill)."""
+    cdef Py_ssize_t height = out_values.shape[0], width = out_values.shape[1]
+    cdef Py_ssize_t n_taps = taps.shape[0], chunks, item, i, t, start, n, source
+    cdef floating_t *ctaps = NULL
+    cdef const floating_t **row_pointers = NULL
+    cdef const floating_t **rows
+    if (values.shape[1] != width or out_weights.shape[0] != height
+            or out_weights.shape[1] != width):
+        raise ValueError("leading_pass: values and outputs disagree in shape")
+    check_map(row_map, height + n_taps - 1, values.shape[0], "row_map")
+    if height == 0 or width == 0:
+        return
+    chunks = (width + CHUNK - 1) // CHUNK
+    num_threads = max(1, min(num_threads, height * chunks))
+    try:
+        ctaps = copy_taps(taps, <floating_t> 0)
+        row_pointers = <const floating_t **> malloc(
+            num_threads * max(n_taps, 1) * sizeof(floating_t *))
+        if row_pointers == NULL:
+            raise MemoryError("cannot allocate the row pointers")
+        with nogil, parallel(num_threads=num_threads):
+            rows = row_pointers + omp_get_thread_num() * n_taps
+            for item in prange(height * chunks, schedule='static'):
+                i = item // chunks
+                start = (item % chunks) * CHUNK
+                n = min(CHUNK, width - start)
+                for t in range(n_taps):
+                    source = row_map[i + t]
+                    rows[t] = NULL if source < 0 else &values[source, start]
+                accumulate_raw(rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
+                               <floating_t> pad_value, <floating_t> pad_weight,
+                               &out_values[i, start], &out_weights[i, start])
+    finally:
+        free(ctaps)
+        free(row_pointers)
+
+
+def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
+               const Py_ssize_t[::1] tap_offsets, const double[::1] taps,
+               const floating_t[:, ::1] centre, floating_t[:, ::1] out, bint interpolate,
+               double hole, double scale, int num_threads):
+    """Any kernel over data already extended by its boundary; returns the NaN outputs.
+
+    Output row ``i`` (a row of the output seen as (rows, width)) reads, at tap ``t``,
+    ``extended[row_starts[i] + tap_offsets[t] + j]`` for its column ``j``.
+    """
+    cdef Py_ssize_t height = out.shape[0], width = out.shape[1], n_taps = taps.shape[0]
+    cdef Py_ssize_t i, t, start, n, chunk, nans = 0, lowest = 0, highest = 0
+    cdef floating_t *ctaps = NULL
+    cdef floating_t *buffers = NULL
+    cdef const floating_t **row_pointers = NULL
+    cdef const floating_t **rows
+    cdef floating_t *top
+    cdef floating_t *bottom
+    if height == 0 or width == 0:
+        return 0
+    if (row_starts.shape[0] != height or tap_offsets.shape[0] != n_taps
+            or centre.shape[0] != height or centre.shape[1] != width):
+        raise ValueError("dense_rows: row, tap and centre counts disagree with out")
+    for i in range(height):
+        for t in range(n_taps):
+            lowest = min(lowest, row_starts[i] + tap_offsets[t])
+            highest = max(highest, row_starts[i] + tap_offsets[t] + width)
+    if lowest < 0 or highest > extended.shape[0]:
+        raise ValueError("dense_rows: a tap reads beyond the extended data")
+    num_threads = max(1, min(num_threads, height))
+    try:
+        ctaps = copy_taps(taps, <floating_t> 0)
+        buffers = <floating_t *> malloc(num_threads * 2 * CHUNK * sizeof(floating_t))
+        row_pointers = <const floating_t **> malloc(
+            num_threads * max(n_taps, 1) * sizeof(floating_t *))
+        if buffers == NULL or row_pointers == NULL:
+            raise MemoryError("cannot allocate the row buffers")
+        with nogil, parallel(num_threads=num_threads):
+            top = buffers + omp_get_thread_num() * 2 * CHUNK
+            bottom = top + CHUNK
+            rows = row_pointers + omp_get_thread_num() * n_taps
+            for i in prange(height, schedule='static'):
+                for chunk in range((width + CHUNK - 1) // CHUNK):
+                    start = chunk * CHUNK
+                    n = min(CHUNK, width - start)
+                    for t in range(n_taps):
+                        rows[t] = &extended[row_starts[i] + tap_offsets[t] + start]
+                    accumulate_raw(rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
+                                   0, 0, top, bottom)
+                    nans += finish(top, bottom, &centre[i, start], n, interpolate, scale,
+                                   &out[i, start])
+    finally:
+        free(ctaps)
+        free(buffers)
+        free(row_pointers)
+    return nans

@@ -1,0 +1,196 @@
+/* One element type of nanconvolve_rows.h, which includes this file once per
+ * type, with NC_T, NC_BITS, NC_MAX, NC_ABS_MASK and NC_NAME defined. */
+
+static inline int NC_NAME(nc_finite)(NC_T v)
+{
+    return (v < 0 ? -v : v) <= NC_MAX;
+}
+
+/* The sums of the outputs first .. n, one at a time (the part of a row the
+ * vector blocks leave, or all of it without vector extensions). */
+static void NC_NAME(nc_raw_scalar)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
+                                   ptrdiff_t first, ptrdiff_t n, int interpolate, NC_T hole,
+                                   NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+{
+    for (ptrdiff_t j = first; j < n; j++) {
+        NC_T total = 0, weight = 0;
+        for (ptrdiff_t t = 0; t < n_taps; t++) {
+            const NC_T k = taps[t];
+            if (rows[t] == NULL) {
+                total += k * pad_value;
+                weight += k * pad_weight;
+            }
+            else if (NC_NAME(nc_finite)(rows[t][j])) {
+                total += k * rows[t][j];
+                weight += k;
+            }
+            else if (!interpolate) {
+                total += k * hole;
+            }
+        }
+        top[j] = total;
+        bottom[j] = weight;
+    }
+}
+
+static void NC_NAME(nc_pairs_scalar)(const NC_T **value_rows, const NC_T **weight_rows,
+                                     const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t first,
+                                     ptrdiff_t n, int interpolate, NC_T pad_value,
+                                     NC_T pad_weight, NC_T *top, NC_T *bottom)
+{
+    for (ptrdiff_t j = first; j < n; j++) {
+        NC_T total = 0, weight = 0;
+        for (ptrdiff_t t = 0; t < n_taps; t++) {
+            const NC_T k = taps[t];
+            if (value_rows[t] == NULL) {
+                total += k * pad_value;
+                weight += k * pad_weight;
+            }
+            else {
+                total += k * value_rows[t][j];
+                if (interpolate) {
+                    weight += k * weight_rows[t][j];
+                }
+            }
+        }
+        top[j] = total;
+        bottom[j] = weight;
+    }
+}
+
+#if NC_VECTOR_EXTENSIONS
+
+typedef NC_T NC_NAME(nc_vec) __attribute__((vector_size(NC_VECTOR_BYTES)));
+typedef NC_BITS NC_NAME(nc_mask) __attribute__((vector_size(NC_VECTOR_BYTES)));
+#define NC_VEC NC_NAME(nc_vec)
+#define NC_MASK NC_NAME(nc_mask)
+#define NC_LANES ((ptrdiff_t)(NC_VECTOR_BYTES / sizeof(NC_T)))
+#define NC_BLOCK (NC_VECTORS * NC_LANES)
+
+static inline NC_VEC NC_NAME(nc_load)(const NC_T *p)
+{
+    NC_VEC v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void NC_NAME(nc_store)(NC_T *p, NC_VEC v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
+                            int interpolate, NC_T hole, NC_T pad_value, NC_T pad_weight,
+                            NC_T *top, NC_T *bottom)
+{
+    const NC_VEC zero = {0};
+    const NC_VEC largest = zero + NC_MAX;
+    const NC_MASK magnitude = (NC_MASK){0} + (NC_BITS)NC_ABS_MASK;
+    const NC_VEC holes = zero + hole;
+    ptrdiff_t first = 0;
+    for (; first + NC_BLOCK <= n; first += NC_BLOCK) {
+        NC_VEC total[NC_VECTORS], weight[NC_VECTORS];
+        for (int b = 0; b < NC_VECTORS; b++) {
+            total[b] = zero;
+            weight[b] = zero;
+        }
+        for (ptrdiff_t t = 0; t < n_taps; t++) {
+            const NC_T k = taps[t];
+            const NC_VEC kv = zero + k;
+            const NC_T *row = rows[t];
+            if (row == NULL) {
+                for (int b = 0; b < NC_VECTORS; b++) {
+                    total[b] += kv * pad_value;
+                    weight[b] += kv * pad_weight;
+                }
+                continue;
+            }
+            row += first;
+            for (int b = 0; b < NC_VECTORS; b++) {
+                const NC_VEC v = NC_NAME(nc_load)(row + b * NC_LANES);
+                /* All ones where v is finite (NaN compares false). */
+                const NC_MASK ok = (NC_MASK)((NC_VEC)((NC_MASK)v & magnitude) <= largest);
+                if (interpolate) {
+                    total[b] += (NC_VEC)((NC_MASK)(kv * v) & ok);
+                    weight[b] += (NC_VEC)((NC_MASK)kv & ok);
+                }
+                else {
+                    total[b] += kv * (NC_VEC)(((NC_MASK)v & ok) | ((NC_MASK)holes & ~ok));
+                }
+            }
+        }
+        for (int b = 0; b < NC_VECTORS; b++) {
+            NC_NAME(nc_store)(top + first + b * NC_LANES, total[b]);
+            NC_NAME(nc_store)(bottom + first + b * NC_LANES, weight[b]);
+        }
+    }
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, interpolate, hole, pad_value,
+                           pad_weight, top, bottom);
+}
+
+static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
+                              const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n, int interpolate,
+                              NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+{
+    const NC_VEC zero = {0};
+    ptrdiff_t first = 0;
+    for (; first + NC_BLOCK <= n; first += NC_BLOCK) {
+        NC_VEC total[NC_VECTORS], weight[NC_VECTORS];
+        for (int b = 0; b < NC_VECTORS; b++) {
+            total[b] = zero;
+            weight[b] = zero;
+        }
+        for (ptrdiff_t t = 0; t < n_taps; t++) {
+            const NC_VEC kv = zero + taps[t];
+            const NC_T *row = value_rows[t];
+            if (row == NULL) {
+                for (int b = 0; b < NC_VECTORS; b++) {
+                    total[b] += kv * pad_value;
+                    weight[b] += kv * pad_weight;
+                }
+                continue;
+            }
+            row += first;
+            for (int b = 0; b < NC_VECTORS; b++) {
+                total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
+            }
+            if (interpolate) {
+                const NC_T *weight_row = weight_rows[t] + first;
+                for (int b = 0; b < NC_VECTORS; b++) {
+                    weight[b] += kv * NC_NAME(nc_load)(weight_row + b * NC_LANES);
+                }
+            }
+        }
+        for (int b = 0; b < NC_VECTORS; b++) {
+            NC_NAME(nc_store)(top + first + b * NC_LANES, total[b]);
+            NC_NAME(nc_store)(bottom + first + b * NC_LANES, weight[b]);
+        }
+    }
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, first, n, interpolate,
+                             pad_value, pad_weight, top, bottom);
+}
+
+#undef NC_VEC
+#undef NC_MASK
+#undef NC_LANES
+#undef NC_BLOCK
+
+#else
+
+static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
+                            int interpolate, NC_T hole, NC_T pad_value, NC_T pad_weight,
+                            NC_T *top, NC_T *bottom)
+{
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, interpolate, hole, pad_value, pad_weight,
+                           top, bottom);
+}
+
+static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
+                              const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n, int interpolate,
+                              NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+{
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate,
+                             pad_value, pad_weight, top, bottom);
+}
+
+#endif

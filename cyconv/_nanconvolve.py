@@ -1,0 +1,585 @@
+"""`nanconvolve`: convolution of data with holes, with astropy.convolution.convolve's semantics.
+
+This module validates and normalises the arguments, chooses the algorithm
+(a `NanConvolvePlan`) and finishes the result (dtype, ``preserve_nan``, the
+warning); the sums themselves run in ``cyconv/_kernels/nanconvolve.pyx``
+(direct) or through ``scipy.fft`` (`_fft_sums`).
+
+Holes are NaN, +-inf and masked values.  astropy's ``convolve`` lets an inf
+spread over the kernel's footprint while its ``convolve_fft`` treats inf as
+a hole (astropy #8099, and astropy PR #18364, which makes ``convolve`` do
+the same); here an inf is a hole whichever method runs, so that the method
+never changes the result beyond rounding.
+"""
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from cyconv._config import resolve_workers
+from cyconv._filter_plan import rank1_factors
+from cyconv._simd import kernels
+from cyconv._validation import INDEX_LIMIT, as_array
+
+nan_kernels = kernels("nanconvolve")
+
+BOUNDARIES = (None, "fill", "wrap", "extend")
+NAN_TREATMENTS = ("interpolate", "fill")
+METHODS = ("auto", "direct", "fft")
+# astropy.convolution.core.MAX_NORMALIZATION: a kernel whose sum is below its
+# inverse cannot be normalised.
+MAX_NORMALIZATION = 100
+
+# With method='fft' the weight sums carry the transforms' rounding: an output
+# whose weight is within this many rounding steps (of the compute type) times
+# sum(|kernel|) of zero is treated as having no valid neighbour.  Measured:
+# the weight sums' error on 2048^2 and 4096^2 images with 5-31 px kernels and
+# 5 % holes stays below 4 steps (float64) and 3 steps (float32); convolve_fft
+# uses 10 steps of a kernel normalised to sum 1.
+FFT_ZERO_WEIGHT_STEPS = 1000
+
+# The cost model of the 'auto' choice, one-thread seconds, measured by
+# benchmarks/bench_nanconvolve.py --calibrate on 2048^2 images (AMD EPYC,
+# AVX-512 kernels): per output element and tap of the direct kernels (value
+# and weight sums), per output element and pass, and per N log2 N of each of
+# the FFT path's five transforms of N points (with its pointwise work).
+DIRECT_TAP_SECONDS = {np.dtype(np.float32): 0.10e-9, np.dtype(np.float64): 0.20e-9}
+DIRECT_PASS_SECONDS = {np.dtype(np.float32): 1.0e-9, np.dtype(np.float64): 1.6e-9}
+FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.45e-9, np.dtype(np.float64): 0.8e-9}
+
+
+class NanConvolveWarning(UserWarning):
+    """Holes that the kernel could not fill: outputs with no valid neighbour are NaN."""
+
+
+@dataclass(frozen=True)
+class NanConvolvePlan:
+    """How one `nanconvolve` call is computed, and why.
+
+    ``method`` is 'separable' (a rank-1 kernel as one pass per axis, in one
+    sweep over the data), 'dense' (every tap of the kernel) or 'fft'
+    (``scipy.fft``).
+    """
+
+    method: str
+    reason: str
+
+    def __str__(self):
+        return f"{self.method}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One validated call: the data, the kernel (flipped for correlation) and the rules."""
+
+    data: np.ndarray          # C-contiguous compute dtype; masked values set to NaN
+    out_dtype: np.dtype
+    kernel: np.ndarray        # float64, flipped, finite
+    kernel_sum: float
+    boundary: object
+    fill_value: float
+    interpolate: bool         # the value and weight sums, divided
+    normalize_kernel: bool
+    preserve_nan: bool
+    holes: object             # the hole mask when the caller needs it, else None
+    workers: int
+
+
+def _check_choice(value, name, choices):
+    if not any(value is choice or (isinstance(value, str) and value == choice)
+               for choice in choices):
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return bool(value)
+
+
+def _real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__}")
+    return float(value)
+
+
+def _data(array, mask):
+    """The data as a C-contiguous float array with masked values set to NaN, its output
+    dtype and the mask given (or None)."""
+    masked = np.ma.getmaskarray(array) if np.ma.isMaskedArray(array) else None
+    if masked is not None:
+        array = np.ma.getdata(array)
+    array = as_array(array, "array")
+    if array.dtype.kind == "c":
+        raise TypeError(f"array must be real, got complex dtype {array.dtype}")
+    if array.dtype.kind not in "biuf":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"array must be a real numeric array, got dtype {array.dtype}") from None
+    out_dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
+    compute = np.float32 if array.dtype in (np.float16, np.float32) else np.float64
+    if mask is not None:
+        mask = as_array(mask, "mask")
+        if mask.shape != array.shape:
+            raise ValueError(f"mask must have the array's shape {array.shape}, got {mask.shape}")
+        if mask.dtype.kind not in "biuf":
+            raise TypeError(f"mask must be boolean or numeric, got dtype {mask.dtype}")
+        mask = mask != 0
+        masked = mask if masked is None or masked.shape != array.shape else masked | mask
+    if masked is not None and masked.any():
+        data = np.array(array, dtype=compute, order="C")
+        data[masked] = np.nan
+    else:
+        data = np.ascontiguousarray(array, dtype=compute)
+        masked = None
+    return data, out_dtype
+
+
+def _kernel(kernel):
+    if np.ma.isMaskedArray(kernel):
+        if np.ma.is_masked(kernel):
+            raise ValueError(
+                "kernel is a masked array with masked values; use kernel.filled(fill_value) "
+                "to fill them before passing it")
+        kernel = np.ma.getdata(kernel)
+    kernel = as_array(kernel, "kernel")
+    if kernel.dtype.kind == "c":
+        raise TypeError(f"kernel must be real, got complex dtype {kernel.dtype}")
+    try:
+        kernel = np.array(kernel, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"kernel must be a real numeric array, got dtype {kernel.dtype}") from None
+    if not np.isfinite(kernel).all():
+        raise ValueError("kernel must hold finite values only (it has NaN or inf)")
+    return kernel
+
+
+def _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kernel, mask,
+              preserve_nan, normalization_zero_tol, method, workers):
+    _check_choice(boundary, "boundary", BOUNDARIES)
+    _check_choice(nan_treatment, "nan_treatment", NAN_TREATMENTS)
+    _check_choice(method, "method", METHODS)
+    fill_value = _real(fill_value, "fill_value")
+    normalization_zero_tol = _real(normalization_zero_tol, "normalization_zero_tol")
+    normalize_kernel = _check_flag(normalize_kernel, "normalize_kernel")
+    preserve_nan = _check_flag(preserve_nan, "preserve_nan")
+    workers = resolve_workers(workers)
+    kernel = _kernel(kernel)
+    data, out_dtype = _data(array, mask)
+    if data.ndim == 0:
+        raise ValueError("array must have 1, 2 or 3 dimensions, got a 0-dimensional array")
+    if data.ndim > 3:
+        raise ValueError(f"array must have 1, 2 or 3 dimensions, got {data.ndim}")
+    if kernel.ndim != data.ndim:
+        raise ValueError(
+            f"kernel must have as many dimensions as array ({data.ndim}), got {kernel.ndim}")
+    if data.size == 0:
+        raise ValueError(f"array must not be empty, got shape {data.shape}")
+    if any(n % 2 == 0 for n in kernel.shape):
+        raise ValueError(f"kernel size must be odd along every axis, got shape {kernel.shape}")
+    if any(n + k > INDEX_LIMIT for n, k in zip(data.shape, kernel.shape)):
+        raise ValueError("array and kernel are too large to index")
+    radii = [k // 2 for k in kernel.shape]
+    if boundary is None and not all(n > 2 * r for n, r in zip(data.shape, radii)):
+        raise ValueError(
+            f"with boundary=None every kernel axis must be smaller than the array's "
+            f"(kernel {kernel.shape}, array {data.shape}); use boundary 'fill', 'extend' "
+            f"or 'wrap' instead")
+
+    kernel_sum = float(kernel.sum())
+    interpolate = nan_treatment == "interpolate"
+    unnormalizable = (kernel_sum < 1.0 / MAX_NORMALIZATION
+                      or math.isclose(kernel_sum, 0.0, abs_tol=normalization_zero_tol))
+    if unnormalizable and (interpolate or normalize_kernel):
+        # Interpolation needs a normalisable kernel only when there are holes
+        # to interpolate (astropy's rule); without any it is a plain convolution.
+        if interpolate and (_has_holes(data) or boundary == "fill"
+                            and not math.isfinite(fill_value)):
+            raise ValueError(
+                "nan_treatment='interpolate' requires a kernel that can be normalised, but "
+                f"the kernel's sum ({kernel_sum:.3g}) is close to zero or below "
+                f"{1.0 / MAX_NORMALIZATION:.2f}; for a zero-sum kernel and data with NaNs, "
+                "set nan_treatment='fill'")
+        if normalize_kernel:
+            raise ValueError(
+                f"normalize_kernel=True needs a kernel whose sum is at least "
+                f"{1.0 / MAX_NORMALIZATION:.2f}, got {kernel_sum:.3g}; for a zero-sum kernel "
+                "set normalize_kernel=False")
+        interpolate = False
+    holes = ~np.isfinite(data) if preserve_nan else None
+    return _Call(data, out_dtype, np.ascontiguousarray(kernel[(slice(None, None, -1),) * kernel.ndim]),
+                 kernel_sum, boundary, fill_value, interpolate, normalize_kernel, preserve_nan,
+                 holes, workers)
+
+
+def _has_holes(data):
+    return not np.isfinite(data).all()
+
+
+def _axis_factors(kernel):
+    """One 1-D factor per axis whose outer product is ``kernel``, or None if it is not rank 1."""
+    long_axes = [a for a, n in enumerate(kernel.shape) if n > 1]
+    factors = [np.ones(1) for _ in kernel.shape]
+    if len(long_axes) < 2:
+        axis = long_axes[0] if long_axes else 0
+        factors[axis] = kernel.ravel().copy()
+        return factors
+    found = rank1_factors(kernel)
+    if found is None:
+        return None
+    for axis, factor in found:
+        factors[axis] = np.ascontiguousarray(factor)
+    return factors
+
+
+def _fft_refusal(call):
+    """Why the FFT path cannot compute this call, or None."""
+    if not call.interpolate and not math.isfinite(call.fill_value):
+        return "holes filled with a non-finite fill_value would spread over the whole FFT"
+    return None
+
+
+def _choose(call, method):
+    """The `NanConvolvePlan` of a validated call."""
+    kernel, dtype = call.kernel, call.data.dtype
+    factors = _axis_factors(kernel)
+    taps = np.count_nonzero(kernel)
+    elements = call.data.size
+    sums = 2 if call.interpolate else 1
+    if factors is not None:
+        direct_method = "separable"
+        direct_taps = sum(len(f) for f in factors)
+        passes = len(factors)
+    else:
+        direct_method, direct_taps, passes = "dense", taps, 2
+    if method == "direct":
+        return NanConvolvePlan(direct_method, "method='direct'")
+    fft_shape = [scipy.fft.next_fast_len(n + 2 * (k // 2), real=True)
+                 for n, k in zip(call.data.shape, kernel.shape)]
+    points = math.prod(fft_shape)
+    transforms = 3 + 2 * (sums - 1)
+    fft_cost = transforms * points * math.log2(max(points, 2)) * FFT_SECONDS_PER_NLOGN[dtype]
+    refusal = _fft_refusal(call)
+    if method == "fft":
+        if refusal is not None:
+            raise ValueError(f"method='fft' cannot be used: {refusal}; use method='direct'")
+        return NanConvolvePlan("fft", "method='fft'")
+    if refusal is not None:
+        return NanConvolvePlan(direct_method, f"the FFTs cannot: {refusal}")
+    direct_cost = elements * (passes * DIRECT_PASS_SECONDS[dtype]
+                              + sums * direct_taps * DIRECT_TAP_SECONDS[dtype] / 2)
+    # The kernels scale with the threads; scipy.fft's workers less so.
+    direct_cost /= call.workers
+    fft_cost /= call.workers ** 0.7
+    if fft_cost < direct_cost:
+        return NanConvolvePlan("fft", f"the FFTs ({fft_cost:.3g} s) cost less than the "
+                                      f"{direct_method} kernel ({direct_cost:.3g} s)")
+    return NanConvolvePlan(direct_method, f"the {direct_method} kernel ({direct_cost:.3g} s) "
+                                          f"costs less than the FFTs ({fft_cost:.3g} s)")
+
+
+def _extension_map(size, radius, boundary):
+    """The input index read at each extended position -radius .. size + radius (-1: fill)."""
+    positions = np.arange(-radius, size + radius, dtype=np.intp)
+    if boundary == "wrap":
+        return np.mod(positions, size)
+    if boundary == "extend":
+        return np.clip(positions, 0, size - 1)
+    return np.where((positions >= 0) & (positions < size), positions, -1)
+
+
+def _pad(call):
+    """(value of a filled position, its weight): the fill when boundary='fill'."""
+    if call.interpolate:
+        if call.boundary == "fill" and math.isfinite(call.fill_value):
+            return call.fill_value, 1.0
+        return 0.0, 0.0
+    return (call.fill_value if call.boundary == "fill" else 0.0), 0.0
+
+
+def _hole(call):
+    return 0.0 if call.interpolate else call.fill_value
+
+
+def _scale(call):
+    if call.interpolate:
+        return 1.0 if call.normalize_kernel else call.kernel_sum
+    return 1.0 / call.kernel_sum if call.normalize_kernel else 1.0
+
+
+def _map_boundary(call):
+    # boundary=None keeps only outputs whose window lies inside the array:
+    # any extension gives them, and the border is zeroed afterwards.
+    return "fill" if call.boundary is None else call.boundary
+
+
+def _separable(call):
+    data, kernel = call.data, call.kernel
+    boundary = _map_boundary(call)
+    pad_value, pad_weight = _pad(call)
+    hole, scale = _hole(call), _scale(call)
+    factors = _axis_factors(kernel)
+    if data.ndim == 1:
+        factors = [np.ones(1), factors[0]]
+        plane = data.reshape(1, -1)
+    else:
+        plane = data
+    out = np.empty(data.shape, dtype=data.dtype)
+    if data.ndim == 3:
+        depth, height, width = data.shape
+        leading = factors.pop(0)
+        values = np.empty((depth, height * width), dtype=data.dtype)
+        weights = np.empty_like(values)
+        nan_kernels.leading_pass(
+            data.reshape(depth, -1), values, weights, leading,
+            _extension_map(depth, leading.size // 2, boundary), call.interpolate, hole,
+            pad_value, pad_weight, call.workers)
+        leading_sum = float(leading.sum())
+        nans = 0
+        for d in range(depth):
+            nans += nan_kernels.separable_rows(
+                values[d].reshape(height, width), weights[d].reshape(height, width), data[d],
+                out[d], factors[0], factors[1],
+                _extension_map(height, factors[0].size // 2, boundary),
+                _extension_map(width, factors[1].size // 2, boundary), False,
+                call.interpolate, hole, pad_value * leading_sum, pad_weight * leading_sum,
+                scale, call.workers)
+        return out, nans
+    column_taps, row_taps = np.ascontiguousarray(factors[0]), np.ascontiguousarray(factors[1])
+    nans = nan_kernels.separable_rows(
+        plane, plane, plane, out.reshape(plane.shape), column_taps, row_taps,
+        _extension_map(plane.shape[0], column_taps.size // 2, boundary),
+        _extension_map(plane.shape[1], row_taps.size // 2, boundary), True,
+        call.interpolate, hole, pad_value, pad_weight, scale, call.workers)
+    return out, nans
+
+
+def _extended(call):
+    """The data extended by the kernel's radius along every axis, as the boundary says."""
+    pads = [(k // 2, k // 2) for k in call.kernel.shape]
+    boundary = _map_boundary(call)
+    if boundary == "wrap":
+        return np.pad(call.data, pads, mode="wrap")
+    if boundary == "extend":
+        return np.pad(call.data, pads, mode="edge")
+    # boundary=None: the border is zeroed afterwards, so any finite value does.
+    fill = call.fill_value if call.boundary == "fill" else 0.0
+    return np.pad(call.data, pads, mode="constant", constant_values=fill)
+
+
+def _dense(call):
+    data, kernel = call.data, call.kernel
+    extended = _extended(call)
+    strides = [s // extended.itemsize for s in extended.strides]
+    taps = np.argwhere(kernel != 0)
+    offsets = (taps * strides).sum(axis=1).astype(np.intp) if taps.size else np.zeros(0, np.intp)
+    weights = kernel[tuple(taps.T)] if taps.size else np.zeros(0)
+    width = data.shape[-1]
+    row_starts = np.zeros(1, np.intp)
+    if data.ndim > 1:
+        leading = np.indices(data.shape[:-1]).reshape(data.ndim - 1, -1).T
+        row_starts = (leading * strides[:-1]).sum(axis=1).astype(np.intp)
+    out = np.empty(data.shape, dtype=data.dtype)
+    nans = nan_kernels.dense_rows(
+        extended.ravel(), row_starts, offsets, np.ascontiguousarray(weights, dtype=np.float64),
+        data.reshape(-1, width), out.reshape(-1, width), call.interpolate, _hole(call),
+        _scale(call), call.workers)
+    return out, nans
+
+
+def _fft_sums(call):
+    """The same sums as the direct kernels, each a 'valid' convolution of the extended data
+    by ``scipy.fft`` (complex64 for float32 data)."""
+    extended = _extended(call)
+    valid = np.isfinite(extended)
+    values = np.where(valid, extended, _hole(call))
+    kernel = call.kernel[(slice(None, None, -1),) * extended.ndim].astype(extended.dtype)
+    shape = [scipy.fft.next_fast_len(n, real=True) for n in extended.shape]
+    axes = tuple(range(extended.ndim))
+    kernel_spectrum = scipy.fft.rfftn(kernel, shape, axes=axes, workers=call.workers)
+    crop = tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, call.data.shape))
+
+    def convolved(image):
+        spectrum = scipy.fft.rfftn(image, shape, axes=axes, workers=call.workers)
+        spectrum *= kernel_spectrum
+        return scipy.fft.irfftn(spectrum, shape, axes=axes, workers=call.workers,
+                                overwrite_x=True)[crop]
+
+    top = convolved(values)
+    scale = _scale(call)
+    if not call.interpolate:
+        out = top * np.asarray(scale, dtype=top.dtype)
+        return out, int(np.count_nonzero(np.isnan(out)))
+    bottom = convolved(valid.astype(extended.dtype))
+    tolerance = (FFT_ZERO_WEIGHT_STEPS * np.finfo(extended.dtype).eps
+                 * float(np.abs(call.kernel).sum()))
+    empty = np.abs(bottom) <= tolerance
+    centre = np.where(np.isfinite(call.data), call.data, np.nan).astype(extended.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = top / bottom
+    if scale != 1.0:
+        out *= np.asarray(scale, dtype=out.dtype)
+    out[empty] = centre[empty]
+    return out, int(np.count_nonzero(np.isnan(out)))
+
+
+_RUNNERS = {"separable": _separable, "dense": _dense, "fft": _fft_sums}
+
+
+def nanconvolve_plan(array, kernel, boundary="fill", fill_value=0.0,
+                     nan_treatment="interpolate", normalize_kernel=True, mask=None,
+                     preserve_nan=False, normalization_zero_tol=1e-08, *, method="auto",
+                     workers=None):
+    """The algorithm `nanconvolve` runs for these arguments, and why.
+
+    Takes `nanconvolve`'s arguments and validates them as it does.
+
+    Returns
+    -------
+    NanConvolvePlan
+        ``method`` is 'separable', 'dense' or 'fft'; printing it gives the reason.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cyconv
+    >>> image = np.ones((64, 64))
+    >>> print(cyconv.nanconvolve_plan(image, np.ones((5, 5))).method)
+    separable
+    """
+    call = _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kernel,
+                     mask, preserve_nan, normalization_zero_tol, method, workers)
+    return _choose(call, method)
+
+
+def nanconvolve(array, kernel, boundary="fill", fill_value=0.0, nan_treatment="interpolate",
+                normalize_kernel=True, mask=None, preserve_nan=False,
+                normalization_zero_tol=1e-08, *, method="auto", workers=None):
+    """Convolve data that has holes (NaN, inf, masked values), filling them from their
+    neighbours: `astropy.convolution.convolve`'s semantics, multithreaded.
+
+    With ``nan_treatment='interpolate'`` each output is the kernel-weighted mean of
+    the valid values under the kernel, ``sum(k * v) / sum(k)`` over valid ``v``
+    only (normalised convolution), so a hole smaller than the kernel is filled
+    and data next to a hole are not biased towards zero.
+
+    Parameters
+    ----------
+    array : array_like
+        1-, 2- or 3-D data.  NaN and +-inf are holes.  A masked array's masked
+        values are holes.  Integer and boolean data are computed in float64.
+    kernel : array_like
+        The convolution kernel, as many dimensions as ``array``, odd sizes
+        along every axis, finite values.  Anything `numpy.asarray` accepts,
+        astropy ``Kernel`` objects included.
+    boundary : {'fill', 'wrap', 'extend', None}, optional
+        Values beyond the edges: ``fill_value`` ('fill', the default); the
+        array repeated periodically ('wrap'); the nearest edge value
+        ('extend'); or None: outputs whose kernel reaches beyond an edge are
+        0 (each kernel axis must then be smaller than the array's).
+    fill_value : float, optional
+        The value beyond the edges for ``boundary='fill'`` (NaN makes the
+        edges holes, so edge outputs are interpolated from inside the array),
+        and the value holes are replaced with for ``nan_treatment='fill'``.
+    nan_treatment : {'interpolate', 'fill'}, optional
+        'interpolate' (default): holes are left out of the sums and every
+        output is normalised by the kernel weight of its valid values; a
+        kernel whose sum is close to zero (below 0.01 or within
+        ``normalization_zero_tol`` of it) raises ValueError when there are
+        holes.  'fill': holes are replaced by ``fill_value`` before a plain
+        convolution.
+    normalize_kernel : bool, optional
+        Divide the kernel by its sum (default True).  With False and
+        'interpolate', outputs are scaled back by the kernel's sum.
+    mask : array_like, optional
+        Same shape as ``array``; non-zero entries are holes (together with the
+        masked values of a masked array).
+    preserve_nan : bool, optional
+        Set the outputs at holes back to NaN after the convolution.
+    normalization_zero_tol : float, optional
+        Absolute tolerance under which the kernel's sum counts as zero.
+    method : {'auto', 'direct', 'fft'}, optional
+        'direct' sums the taps (a rank-1 kernel as one pass per axis, in a
+        single sweep over the data); 'fft' computes the same value and weight
+        sums through `scipy.fft` (the interpolation of
+        ``astropy.convolution.convolve_fft``), in complex64 for float32 data;
+        'auto' (default) picks the cheaper by a cost model
+        (`nanconvolve_plan` shows the choice).  With 'fft', an output whose
+        valid weight is within 1000 rounding steps of zero counts as having
+        no valid neighbour.
+    workers : int, optional
+        Threads for the kernels and for `scipy.fft`; the default is OpenMP's
+        maximum.  The result does not depend on it.
+
+    Returns
+    -------
+    ndarray
+        The convolution, of the array's shape.  Floating inputs keep their
+        dtype (float16 and float32 are computed in float32, long double in
+        float64); others give float64.
+
+    Warns
+    -----
+    NanConvolveWarning
+        With 'interpolate' and ``preserve_nan=False``, when some output has
+        no valid value under the kernel (a hole larger than the kernel): it
+        is NaN.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``boundary``, ``nan_treatment`` or ``method``; an empty
+        array or more than 3 dimensions; a kernel of even size, with NaN or
+        inf, of another dimensionality or masked; a kernel that cannot be
+        normalised (see above); a ``mask`` of another shape.
+    TypeError
+        Complex or non-numeric ``array`` or ``kernel``, a non-real
+        ``fill_value``, non-boolean flags.
+
+    Notes
+    -----
+    Differences from astropy, on purpose: an inf is a hole (astropy's
+    ``convolve`` spreads it, its ``convolve_fft`` treats it as a hole; astropy
+    #8099); kernels with NaN or inf are refused rather than spreading NaN;
+    float32 data are computed in float32 (astropy computes in float64 and
+    rounds, so results differ by float32 rounding); ``method='fft'`` gives
+    ``boundary`` and holes with no valid neighbour the same meaning as the
+    direct method (``convolve_fft`` treats ``None`` as 'fill', has no
+    'extend' and returns 0 there); the result is always an ndarray (astropy
+    returns a ``Kernel`` when both arguments are kernels) and the warning is
+    a `NanConvolveWarning`, not an ``AstropyUserWarning``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cyconv
+    >>> cyconv.nanconvolve([1.0, np.nan, 3.0], [1, 1, 1])
+    array([0.5, 2. , 1.5])
+    >>> cyconv.nanconvolve([1.0, np.nan, 3.0], [1, 1, 1], boundary='extend')
+    array([1., 2., 3.])
+    >>> cyconv.nanconvolve([1.0, np.nan, 3.0], [1, 1, 1], nan_treatment='fill')
+    array([0.33333333, 1.33333333, 1.        ])
+    """
+    call = _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kernel,
+                     mask, preserve_nan, normalization_zero_tol, method, workers)
+    plan = _choose(call, method)
+    out, nans = _RUNNERS[plan.method](call)
+    if call.boundary is None:
+        interior = tuple(slice(k // 2, n - k // 2) for n, k in zip(out.shape, call.kernel.shape))
+        border = np.ones(out.shape, dtype=bool)
+        border[interior] = False
+        out[border] = 0
+        nans = int(np.count_nonzero(np.isnan(out[interior])))
+    if call.interpolate and not call.preserve_nan and nans:
+        warnings.warn(
+            f"{nans} outputs have no valid value under the kernel and are NaN: a region of "
+            "holes larger than the kernel; use a larger kernel to fill it",
+            NanConvolveWarning, stacklevel=2)
+    if call.preserve_nan:
+        out[call.holes] = np.nan
+    return out.astype(call.out_dtype, copy=False)
