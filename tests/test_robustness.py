@@ -595,6 +595,10 @@ def every_function_calls(rng, size):
     weight = rng.standard_normal((6, 2, 3, 3))
     out, indices = cyconv.max_pool2d(x, 3, 2, 1, return_indices=True)
     adaptive_out, adaptive_indices = cyconv.adaptive_max_pool2d(x, (5, 3), return_indices=True)
+    holed = x[:, 0].copy()
+    holed[rng.random(holed.shape) < 0.1] = np.nan
+    ring = np.ones((3, 5))
+    ring[1, 2] = 0
     return [
         (cyconv.correlate2d, (x[0, 0], weight[0, 0], "same", "symm"), {}),
         (cyconv.convolve2d, (x[0, 0], weight[0, 0]), {}),
@@ -610,6 +614,10 @@ def every_function_calls(rng, size):
         (cyconv.adaptive_max_pool2d_backward, (adaptive_out, adaptive_indices, x.shape), {}),
         (cyconv.adaptive_avg_pool2d, (x, (size + 3, 1)), {}),
         (cyconv.adaptive_avg_pool2d_backward, (adaptive_out, x.shape), {}),
+        (cyconv.nanconvolve, (holed[0], np.ones((3, 5)), "extend"), {}),
+        (cyconv.nanconvolve, (holed, np.ones((3, 3, 3)), "wrap"), {"preserve_nan": True}),
+        (cyconv.nanconvolve, (holed[0], ring, "fill", np.nan), {"method": "direct"}),
+        (cyconv.nanconvolve, (holed[0], ring, None), {"method": "fft"}),
     ]
 
 
@@ -637,7 +645,7 @@ def test_eight_threads_give_the_sequential_results(rng):
             np.testing.assert_array_equal(got_part, want_part)
 
 
-@pytest.mark.parametrize("name", ["correlate2d", "conv2d", "max_pool2d"])
+@pytest.mark.parametrize("name", ["correlate2d", "conv2d", "max_pool2d", "nanconvolve"])
 def test_gil_is_released_while_computing(rng, name):
     image = rng.standard_normal((1, 8, 700, 700))
     call = {
@@ -645,6 +653,8 @@ def test_gil_is_released_while_computing(rng, name):
                                                   workers=1),
         "conv2d": lambda: cyconv.conv2d(image, np.ones((8, 8, 5, 5)), workers=1),
         "max_pool2d": lambda: cyconv.max_pool2d(image, 7, 1, return_indices=True, workers=1),
+        "nanconvolve": lambda: cyconv.nanconvolve(image[0, 0], np.ones((31, 31)) - np.eye(31),
+                                                  method="direct", workers=1),
     }[name]
     worker = threading.Thread(target=call)
     start = time.perf_counter()

@@ -31,7 +31,7 @@ INTEGERS = [0, 1, 2, 3, 5, -1, -2, 2**31, 2**62, 2**63, 2**64, 10**9]
 FUNCTIONS = ["correlate2d", "convolve2d", "conv2d", "conv2d_backward", "im2col", "col2im",
              "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
              "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "adaptive_avg_pool2d",
-             "adaptive_avg_pool2d_backward"]
+             "adaptive_avg_pool2d_backward", "nanconvolve"]
 # Adaptive output sizes: small, None, invalid and too large to index (never
 # 2**31 or 10**9, which an output can be and then fill gigabytes slowly).
 OUTPUT_SIZES = [0, 1, 2, 3, 5, 9, 13, None, -1, 1.5, 2**62, 2**64]
@@ -111,6 +111,14 @@ def fuzz_one(data):
         sizes = [fdp.PickValueInList(OUTPUT_SIZES) for _ in range(2)]
         args = (array(ndim), sizes[0] if fdp.ConsumeBool() else tuple(sizes))
         kwargs = {"return_indices": fdp.ConsumeBool()} if name == "adaptive_max_pool2d" else {}
+    elif name == "nanconvolve":
+        data = array(fdp.ConsumeIntInRange(0, 4))
+        kernel = array(data.ndim if fdp.ConsumeBool() else fdp.ConsumeIntInRange(0, 4))
+        mask = array(data.ndim) if fdp.ConsumeBool() else None
+        args = (data, kernel, fdp.PickValueInList([None, "fill", "wrap", "extend", "bad"]),
+                fdp.PickValueInList(CVALS), fdp.PickValueInList(["interpolate", "fill", "x"]),
+                fdp.ConsumeBool(), mask, fdp.ConsumeBool())
+        kwargs = {"method": fdp.PickValueInList(["auto", "direct", "fft", "x"])}
     elif name == "avg_pool2d_backward":
         shape = tuple(fdp.ConsumeIntInRange(0, 8) for _ in range(ndim))
         args, kwargs = (array(ndim), shape, parameter(), parameter(), parameter(),
