@@ -20,7 +20,6 @@ Two kernels:
 Rows beyond an edge are given by extension maps (-1: the boundary's fill).
 """
 from cython.parallel cimport parallel, prange
-from libc.math cimport NAN, fabs, fabsf
 from libc.stdlib cimport free, malloc
 
 from cyconv._kernels.fused cimport floating_t
@@ -44,13 +43,20 @@ cdef extern from "nanconvolve_rows.h" nogil:
     void nc_pairs_f(const float **value_rows, const float **weight_rows, const float *taps,
                     Py_ssize_t n_taps, Py_ssize_t n, int interpolate, float pad_value,
                     float pad_weight, float *top, float *bottom)
-
-
-cdef inline bint is_finite(floating_t v) noexcept nogil:
-    if floating_t is float:
-        return fabsf(v) <= 3.4028234663852886e38
-    else:
-        return fabs(v) <= 1.7976931348623157e308
+    Py_ssize_t nc_pairs_finish_d(const double **value_rows, const double **weight_rows,
+                                 const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                                 int interpolate, double scale, const double *centre,
+                                 double *top, double *bottom, double *out)
+    Py_ssize_t nc_pairs_finish_f(const float **value_rows, const float **weight_rows,
+                                 const float *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                                 int interpolate, float scale, const float *centre,
+                                 float *top, float *bottom, float *out)
+    Py_ssize_t nc_finish_scalar_d(const double *top, const double *bottom, const double *centre,
+                                  Py_ssize_t first, Py_ssize_t n, int interpolate, double scale,
+                                  double *out)
+    Py_ssize_t nc_finish_scalar_f(const float *top, const float *bottom, const float *centre,
+                                  Py_ssize_t first, Py_ssize_t n, int interpolate, float scale,
+                                  float *out)
 
 
 cdef inline void accumulate_raw(const floating_t **rows, const floating_t *taps,
@@ -77,22 +83,30 @@ cdef inline void accumulate_pairs(const floating_t **value_rows, const floating_
                    top, bottom)
 
 
-cdef Py_ssize_t finish(const floating_t *top, const floating_t *bottom,
-                       const floating_t *centre, Py_ssize_t n, bint interpolate, double scale,
-                       floating_t *out) noexcept nogil:
+cdef inline Py_ssize_t finish(const floating_t *top, const floating_t *bottom,
+                              const floating_t *centre, Py_ssize_t n, bint interpolate,
+                              double scale, floating_t *out) noexcept nogil:
     """out = top / bottom * scale (the centre value, NaN for a hole, where bottom is 0), or
-    top * scale; returns how many outputs are NaN."""
-    cdef Py_ssize_t j, nans = 0
-    cdef floating_t s = <floating_t> scale, c, r
-    for j in range(n):
-        if interpolate:
-            c = centre[j] if is_finite(centre[j]) else <floating_t> NAN
-            r = c if bottom[j] == 0 else top[j] / bottom[j] * s
-        else:
-            r = top[j] * s
-        out[j] = r
-        nans += r != r
-    return nans
+    top * scale; returns how many outputs are NaN (nc_finish_scalar)."""
+    if floating_t is float:
+        return nc_finish_scalar_f(top, bottom, centre, 0, n, interpolate, <float> scale, out)
+    else:
+        return nc_finish_scalar_d(top, bottom, centre, 0, n, interpolate, scale, out)
+
+
+cdef inline Py_ssize_t pairs_finish(const floating_t **value_rows,
+                                    const floating_t **weight_rows, const floating_t *taps,
+                                    Py_ssize_t n_taps, Py_ssize_t n, bint interpolate,
+                                    double scale, const floating_t *centre, floating_t *top,
+                                    floating_t *bottom, floating_t *out) noexcept nogil:
+    """`accumulate_pairs` (rows never NULL) and `finish` in one, while the sums are in
+    registers; ``top`` and ``bottom`` are scratch for the last partial block."""
+    if floating_t is float:
+        return nc_pairs_finish_f(value_rows, weight_rows, taps, n_taps, n, interpolate,
+                                 <float> scale, centre, top, bottom, out)
+    else:
+        return nc_pairs_finish_d(value_rows, weight_rows, taps, n_taps, n, interpolate, scale,
+                                 centre, top, bottom, out)
 
 
 cdef floating_t *copy_taps(const double[::1] taps, floating_t dtype_marker) except NULL:
@@ -214,10 +228,9 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
                     for t in range(n_row_taps):
                         value_rows[t] = column_top + start + t
                         weight_rows[t] = column_bottom + start + t
-                    accumulate_pairs(value_rows, weight_rows, rtaps, n_row_taps, n, interpolate,
-                                     0, 0, top, bottom)
-                    nans += finish(top, bottom, &centre[i, start], n, interpolate, scale,
-                                   &out[i, start])
+                    nans += pairs_finish(value_rows, weight_rows, rtaps, n_row_taps, n,
+                                         interpolate, scale, &centre[i, start], top, bottom,
+                                         &out[i, start])
     finally:
         free(ctaps)
         free(rtaps)

@@ -22,6 +22,7 @@
 #define CYCONV_NANCONVOLVE_ROWS_H
 
 #include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

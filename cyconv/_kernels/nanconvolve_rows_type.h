@@ -58,6 +58,26 @@ static void NC_NAME(nc_pairs_scalar)(const NC_T **value_rows, const NC_T **weigh
     }
 }
 
+/* out[j] = top[j] / bottom[j] * scale, or the centre value (NaN for a hole)
+ * where bottom[j] is 0, when `interpolate`; else top[j] * scale.  Returns
+ * the number of NaN outputs. */
+static ptrdiff_t NC_NAME(nc_finish_scalar)(const NC_T *top, const NC_T *bottom,
+                                           const NC_T *centre, ptrdiff_t first, ptrdiff_t n,
+                                           int interpolate, NC_T scale, NC_T *out)
+{
+    ptrdiff_t nans = 0;
+    for (ptrdiff_t j = first; j < n; j++) {
+        NC_T r = top[j] * scale;
+        if (interpolate) {
+            const NC_T c = NC_NAME(nc_finite)(centre[j]) ? centre[j] : (NC_T)NAN;
+            r = bottom[j] == 0 ? c : top[j] / bottom[j] * scale;
+        }
+        out[j] = r;
+        nans += r != r;
+    }
+    return nans;
+}
+
 #if NC_VECTOR_EXTENSIONS
 
 typedef NC_T NC_NAME(nc_vec) __attribute__((vector_size(NC_VECTOR_BYTES)));
@@ -111,7 +131,8 @@ static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_tap
                 /* All ones where v is finite (NaN compares false). */
                 const NC_MASK ok = (NC_MASK)((NC_VEC)((NC_MASK)v & magnitude) <= largest);
                 if (interpolate) {
-                    total[b] += (NC_VEC)((NC_MASK)(kv * v) & ok);
+                    /* A hole's lanes become +0 before the multiply-add. */
+                    total[b] += kv * (NC_VEC)((NC_MASK)v & ok);
                     weight[b] += (NC_VEC)((NC_MASK)kv & ok);
                 }
                 else {
@@ -170,6 +191,67 @@ static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
                              pad_value, pad_weight, top, bottom);
 }
 
+/* nc_pairs's sums of `n` outputs finished into `out` as nc_finish_scalar
+ * does, while they are in registers. */
+static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **weight_rows,
+                                          const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
+                                          int interpolate, NC_T scale, const NC_T *centre,
+                                          NC_T *top, NC_T *bottom, NC_T *out)
+{
+    const NC_VEC zero = {0};
+    const NC_VEC largest = zero + NC_MAX;
+    const NC_VEC scales = zero + scale;
+    const NC_VEC nan = zero + (NC_T)NAN;
+    const NC_MASK magnitude = (NC_MASK){0} + (NC_BITS)NC_ABS_MASK;
+    const NC_MASK ones = (NC_MASK){0} + (NC_BITS)1;
+    NC_MASK nan_lanes = {0};
+    ptrdiff_t first = 0;
+    for (; first + NC_BLOCK <= n; first += NC_BLOCK) {
+        NC_VEC total[NC_VECTORS], weight[NC_VECTORS];
+        for (int b = 0; b < NC_VECTORS; b++) {
+            total[b] = zero;
+            weight[b] = zero;
+        }
+        for (ptrdiff_t t = 0; t < n_taps; t++) {
+            const NC_VEC kv = zero + taps[t];
+            const NC_T *row = value_rows[t] + first;
+            for (int b = 0; b < NC_VECTORS; b++) {
+                total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
+            }
+            if (interpolate) {
+                const NC_T *weight_row = weight_rows[t] + first;
+                for (int b = 0; b < NC_VECTORS; b++) {
+                    weight[b] += kv * NC_NAME(nc_load)(weight_row + b * NC_LANES);
+                }
+            }
+        }
+        for (int b = 0; b < NC_VECTORS; b++) {
+            NC_VEC r;
+            if (interpolate) {
+                const NC_VEC c = NC_NAME(nc_load)(centre + first + b * NC_LANES);
+                const NC_MASK finite = (NC_MASK)((NC_VEC)((NC_MASK)c & magnitude) <= largest);
+                const NC_MASK empty = (NC_MASK)(weight[b] == zero);
+                const NC_VEC kept = (NC_VEC)(((NC_MASK)c & finite) | ((NC_MASK)nan & ~finite));
+                const NC_VEC mean = total[b] / weight[b] * scales;
+                r = (NC_VEC)(((NC_MASK)kept & empty) | ((NC_MASK)mean & ~empty));
+            }
+            else {
+                r = total[b] * scales;
+            }
+            NC_NAME(nc_store)(out + first + b * NC_LANES, r);
+            nan_lanes += (NC_MASK)(r != r) & ones;
+        }
+    }
+    ptrdiff_t nans = 0;
+    for (ptrdiff_t lane = 0; lane < NC_LANES; lane++) {
+        nans += (ptrdiff_t)nan_lanes[lane];
+    }
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, first, n, interpolate,
+                             0, 0, top, bottom);
+    return nans + NC_NAME(nc_finish_scalar)(top, bottom, centre, first, n, interpolate, scale,
+                                            out);
+}
+
 #undef NC_VEC
 #undef NC_MASK
 #undef NC_LANES
@@ -191,6 +273,16 @@ static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
 {
     NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate,
                              pad_value, pad_weight, top, bottom);
+}
+
+static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **weight_rows,
+                                          const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
+                                          int interpolate, NC_T scale, const NC_T *centre,
+                                          NC_T *top, NC_T *bottom, NC_T *out)
+{
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate, 0, 0,
+                             top, bottom);
+    return NC_NAME(nc_finish_scalar)(top, bottom, centre, 0, n, interpolate, scale, out);
 }
 
 #endif
