@@ -14,7 +14,7 @@ never changes the result beyond rounding.
 import math
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
@@ -66,6 +66,8 @@ class NanConvolvePlan:
 
     method: str
     reason: str
+    # 'separable': the 1-D factor of each axis (flipped for correlation).
+    factors: tuple = field(default=None, repr=False, compare=False)
 
     def __str__(self):
         return f"{self.method}: {self.reason}"
@@ -257,8 +259,9 @@ def _choose(call, method):
         passes = len(factors)
     else:
         direct_method, direct_taps, passes = "dense", taps, 2
+    factors = tuple(factors) if factors is not None else None
     if method == "direct":
-        return NanConvolvePlan(direct_method, "method='direct'")
+        return NanConvolvePlan(direct_method, "method='direct'", factors)
     fft_shape = [scipy.fft.next_fast_len(n + 2 * (k // 2), real=True)
                  for n, k in zip(call.data.shape, kernel.shape)]
     points = math.prod(fft_shape)
@@ -270,7 +273,7 @@ def _choose(call, method):
             raise ValueError(f"method='fft' cannot be used: {refusal}; use method='direct'")
         return NanConvolvePlan("fft", "method='fft'")
     if refusal is not None:
-        return NanConvolvePlan(direct_method, f"the FFTs cannot: {refusal}")
+        return NanConvolvePlan(direct_method, f"the FFTs cannot: {refusal}", factors)
     direct_cost = elements * (passes * DIRECT_PASS_SECONDS[dtype]
                               + sums * direct_taps * DIRECT_TAP_SECONDS[dtype] / 2)
     # The kernels scale with the threads; scipy.fft's workers less so.
@@ -280,7 +283,8 @@ def _choose(call, method):
         return NanConvolvePlan("fft", f"the FFTs ({fft_cost:.3g} s) cost less than the "
                                       f"{direct_method} kernel ({direct_cost:.3g} s)")
     return NanConvolvePlan(direct_method, f"the {direct_method} kernel ({direct_cost:.3g} s) "
-                                          f"costs less than the FFTs ({fft_cost:.3g} s)")
+                                          f"costs less than the FFTs ({fft_cost:.3g} s)",
+                           factors)
 
 
 def _extension_map(size, radius, boundary):
@@ -318,12 +322,12 @@ def _map_boundary(call):
     return "fill" if call.boundary is None else call.boundary
 
 
-def _separable(call):
-    data, kernel = call.data, call.kernel
+def _separable(call, plan):
+    data = call.data
     boundary = _map_boundary(call)
     pad_value, pad_weight = _pad(call)
     hole, scale = _hole(call), _scale(call)
-    factors = _axis_factors(kernel)
+    factors = list(plan.factors)
     if data.ndim == 1:
         factors = [np.ones(1), factors[0]]
         plane = data.reshape(1, -1)
@@ -372,7 +376,7 @@ def _extended(call):
     return np.pad(call.data, pads, mode="constant", constant_values=fill)
 
 
-def _dense(call):
+def _dense(call, plan):
     data, kernel = call.data, call.kernel
     extended = _extended(call)
     strides = [s // extended.itemsize for s in extended.strides]
@@ -403,7 +407,7 @@ def _kernel_spectrum(kernel, shape, workers):
     return spectrum
 
 
-def _fft_sums(call):
+def _fft_sums(call, plan):
     """The same sums as the direct kernels, each a 'valid' convolution of the extended data
     by ``scipy.fft`` (complex64 for float32 data)."""
     values = _extended(call)
@@ -587,7 +591,7 @@ def nanconvolve(array, kernel, boundary="fill", fill_value=0.0, nan_treatment="i
     call = _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kernel,
                      mask, preserve_nan, normalization_zero_tol, method, workers)
     plan = _choose(call, method)
-    out, nans = _RUNNERS[plan.method](call)
+    out, nans = _RUNNERS[plan.method](call, plan)
     if call.boundary is None:
         interior = tuple(slice(k // 2, n - k // 2) for n, k in zip(out.shape, call.kernel.shape))
         border = np.ones(out.shape, dtype=bool)
