@@ -249,7 +249,8 @@ def _fft_refusal(call):
 def _choose(call, method):
     """The `NanConvolvePlan` of a validated call."""
     kernel, dtype = call.kernel, call.data.dtype
-    factors = _axis_factors(kernel)
+    # A 1-D kernel's one pass is the dense kernel, which cuts a signal into rows.
+    factors = _axis_factors(kernel) if kernel.ndim > 1 else None
     taps = np.count_nonzero(kernel)
     elements = call.data.size
     sums = 2 if call.interpolate else 1
@@ -287,14 +288,18 @@ def _choose(call, method):
                            factors)
 
 
-def _extension_map(size, radius, boundary):
-    """The input index read at each extended position -radius .. size + radius (-1: fill)."""
-    positions = np.arange(-radius, size + radius, dtype=np.intp)
+def _source_indices(positions, size, boundary):
+    """The input index read at each extended position (-1: the fill)."""
     if boundary == "wrap":
         return np.mod(positions, size)
     if boundary == "extend":
         return np.clip(positions, 0, size - 1)
     return np.where((positions >= 0) & (positions < size), positions, -1)
+
+
+def _extension_map(size, radius, boundary):
+    """The input index read at each extended position -radius .. size + radius (-1: fill)."""
+    return _source_indices(np.arange(-radius, size + radius, dtype=np.intp), size, boundary)
 
 
 def _pad(call):
@@ -323,17 +328,16 @@ def _map_boundary(call):
 
 
 def _separable(call, plan):
+    """A rank-1 kernel: one sweep of column and row passes over each plane (a volume's
+    first axis by `leading_pass` before)."""
     data = call.data
     boundary = _map_boundary(call)
     pad_value, pad_weight = _pad(call)
     hole, scale = _hole(call), _scale(call)
     factors = list(plan.factors)
-    if data.ndim == 1:
-        factors = [np.ones(1), factors[0]]
-        plane = data.reshape(1, -1)
-    else:
-        plane = data
     out = np.empty(data.shape, dtype=data.dtype)
+    planes = data.reshape((-1,) + data.shape[-2:])
+    values, weights, raw = planes, planes, True
     if data.ndim == 3:
         depth, height, width = data.shape
         leading = factors.pop(0)
@@ -343,22 +347,14 @@ def _separable(call, plan):
             data.reshape(depth, -1), values, weights, leading,
             _extension_map(depth, leading.size // 2, boundary), call.interpolate, hole,
             pad_value, pad_weight, call.workers)
-        leading_sum = float(leading.sum())
-        nans = 0
-        for d in range(depth):
-            nans += nan_kernels.separable_rows(
-                values[d].reshape(height, width), weights[d].reshape(height, width), data[d],
-                out[d], factors[0], factors[1],
-                _extension_map(height, factors[0].size // 2, boundary),
-                _extension_map(width, factors[1].size // 2, boundary), False,
-                call.interpolate, hole, pad_value * leading_sum, pad_weight * leading_sum,
-                scale, call.workers)
-        return out, nans
-    column_taps, row_taps = np.ascontiguousarray(factors[0]), np.ascontiguousarray(factors[1])
+        values, weights, raw = values.reshape(data.shape), weights.reshape(data.shape), False
+        # A padded position after the first pass: the fill times its taps' sum.
+        pad_value, pad_weight = pad_value * leading.sum(), pad_weight * leading.sum()
+    column_taps, row_taps = factors
     nans = nan_kernels.separable_rows(
-        plane, plane, plane, out.reshape(plane.shape), column_taps, row_taps,
-        _extension_map(plane.shape[0], column_taps.size // 2, boundary),
-        _extension_map(plane.shape[1], row_taps.size // 2, boundary), True,
+        values, weights, planes, out.reshape(planes.shape), column_taps, row_taps,
+        _extension_map(planes.shape[1], column_taps.size // 2, boundary),
+        _extension_map(planes.shape[2], row_taps.size // 2, boundary), raw,
         call.interpolate, hole, pad_value, pad_weight, scale, call.workers)
     return out, nans
 
@@ -376,23 +372,59 @@ def _extended(call):
     return np.pad(call.data, pads, mode="constant", constant_values=fill)
 
 
+# Outputs per work item of a 1-D signal in the dense kernel: rows of this
+# length share the threads.
+SIGNAL_ROW = 4096
+
+
 def _dense(call, plan):
+    """Every tap of the kernel over the data extended by the boundary."""
     data, kernel = call.data, call.kernel
+    if data.ndim == 1 and data.size > 2 * kernel.size + SIGNAL_ROW:
+        return _dense_signal(call)
     extended = _extended(call)
     strides = [s // extended.itemsize for s in extended.strides]
     taps = np.argwhere(kernel != 0)
-    offsets = (taps * strides).sum(axis=1).astype(np.intp) if taps.size else np.zeros(0, np.intp)
-    weights = kernel[tuple(taps.T)] if taps.size else np.zeros(0)
-    width = data.shape[-1]
-    row_starts = np.zeros(1, np.intp)
-    if data.ndim > 1:
+    offsets = np.ascontiguousarray((taps * strides).sum(axis=1), dtype=np.intp)
+    weights = np.ascontiguousarray(kernel[tuple(taps.T)], dtype=np.float64)
+    if data.ndim == 1:
+        width = SIGNAL_ROW
+        row_starts = np.arange(0, data.size, width, dtype=np.intp)
+    else:
+        width = data.shape[-1]
         leading = np.indices(data.shape[:-1]).reshape(data.ndim - 1, -1).T
-        row_starts = (leading * strides[:-1]).sum(axis=1).astype(np.intp)
+        row_starts = np.ascontiguousarray((leading * strides[:-1]).sum(axis=1), dtype=np.intp)
     out = np.empty(data.shape, dtype=data.dtype)
     nans = nan_kernels.dense_rows(
-        extended.ravel(), row_starts, offsets, np.ascontiguousarray(weights, dtype=np.float64),
-        data.reshape(-1, width), out.reshape(-1, width), call.interpolate, _hole(call),
-        _scale(call), call.workers)
+        extended.ravel(), row_starts, offsets, weights, data.ravel(), out.ravel(), width,
+        call.interpolate, _hole(call), _scale(call), call.workers)
+    return out, nans
+
+
+def _dense_signal(call):
+    """A long 1-D signal: its inside read in place, cut into rows of SIGNAL_ROW outputs, and
+    only the ``radius`` outputs at each end from small extended copies."""
+    data, kernel = call.data, call.kernel
+    radius, size = kernel.size // 2, data.size
+    taps = np.flatnonzero(kernel)
+    weights = np.ascontiguousarray(kernel[taps], dtype=np.float64)
+    offsets = taps.astype(np.intp)
+    out = np.empty_like(data)
+    args = (call.interpolate, _hole(call), _scale(call), call.workers)
+    inside = slice(radius, size - radius)
+    nans = nan_kernels.dense_rows(
+        data, np.arange(0, size - 2 * radius, SIGNAL_ROW, dtype=np.intp), offsets, weights,
+        data[inside], out[inside], SIGNAL_ROW, *args)
+    fill = call.fill_value if call.boundary == "fill" else 0.0
+    for first in (0, size - radius):
+        # Outputs first .. first + radius read positions first - radius .. + 2 * radius.
+        sources = _source_indices(np.arange(first - radius, first + 2 * radius, dtype=np.intp),
+                                  size, _map_boundary(call))
+        extended = np.where(sources >= 0, data[np.maximum(sources, 0)], fill).astype(data.dtype)
+        part = slice(first, first + radius)
+        nans += nan_kernels.dense_rows(
+            extended, np.zeros(1, np.intp), offsets, weights, data[part], out[part], radius,
+            *args)
     return out, nans
 
 

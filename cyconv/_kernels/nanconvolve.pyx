@@ -131,14 +131,14 @@ cdef int check_map(const Py_ssize_t[::1] index_map, Py_ssize_t length, Py_ssize_
     return 0
 
 
-def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] weights,
-                   const floating_t[:, ::1] centre, floating_t[:, ::1] out,
+def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::1] weights,
+                   const floating_t[:, :, ::1] centre, floating_t[:, :, ::1] out,
                    const double[::1] column_taps, const double[::1] row_taps,
                    const Py_ssize_t[::1] row_map, const Py_ssize_t[::1] column_map,
                    bint raw, bint interpolate, double hole, double pad_value,
                    double pad_weight, double scale, int num_threads):
-    """out[i, j] from the (H, W) plane: a pass of ``column_taps`` down the columns, then of
-    ``row_taps`` along the rows; returns the number of NaN outputs.
+    """out[p, i, j] from each (H, W) plane ``p``: a pass of ``column_taps`` down the columns,
+    then of ``row_taps`` along the rows; returns the number of NaN outputs.
 
     ``raw``: ``values`` is data with holes (``weights`` unused), else ``values`` and
     ``weights`` are the sums of an earlier pass.  ``row_map[i + t]`` is the input row read
@@ -146,9 +146,10 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
     ``pad_weight``); ``column_map`` likewise for columns.  ``centre`` is the data at each
     output (read where no tap has weight).
     """
-    cdef Py_ssize_t height = out.shape[0], width = out.shape[1]
+    cdef Py_ssize_t planes = out.shape[0], height = out.shape[1], width = out.shape[2]
     cdef Py_ssize_t n_column_taps = column_taps.shape[0], n_row_taps = row_taps.shape[0]
-    cdef Py_ssize_t extended = width + n_row_taps - 1, half = (n_row_taps - 1) // 2, per_thread, i, j, t, start, n, nans = 0
+    cdef Py_ssize_t extended = width + n_row_taps - 1, half = (n_row_taps - 1) // 2
+    cdef Py_ssize_t per_thread, item, plane, i, j, t, start, n, nans = 0
     cdef double column_sum = 0
     cdef floating_t *ctaps = NULL
     cdef floating_t *rtaps = NULL
@@ -162,13 +163,15 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
     cdef const floating_t **weight_rows
     cdef Py_ssize_t source, max_taps, chunk, edge
     cdef floating_t edge_value, edge_weight
-    if values.shape[1] != width or centre.shape[0] != height or centre.shape[1] != width:
+    if (values.shape[0] != planes or values.shape[2] != width or centre.shape[0] != planes
+            or centre.shape[1] != height or centre.shape[2] != width):
         raise ValueError("separable_rows: values, centre and out disagree in shape")
-    if not raw and (weights.shape[0] != values.shape[0] or weights.shape[1] != width):
+    if not raw and (weights.shape[0] != planes or weights.shape[1] != values.shape[1]
+                    or weights.shape[2] != width):
         raise ValueError("separable_rows: weights and values disagree in shape")
-    check_map(row_map, height + n_column_taps - 1, values.shape[0], "row_map")
+    check_map(row_map, height + n_column_taps - 1, values.shape[1], "row_map")
     check_map(column_map, extended, width, "column_map")
-    if height == 0 or width == 0:
+    if planes == 0 or height == 0 or width == 0:
         return 0
     for t in range(n_column_taps):
         column_sum += column_taps[t]
@@ -176,7 +179,7 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
     # into the fill times the column taps' sum.
     edge_value = <floating_t> (pad_value * column_sum)
     edge_weight = <floating_t> (pad_weight * column_sum)
-    num_threads = max(1, min(num_threads, height))
+    num_threads = max(1, min(num_threads, planes * height))
     max_taps = max(n_column_taps, n_row_taps, 1)
     per_thread = 2 * extended + 2 * CHUNK
     try:
@@ -194,14 +197,17 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
             bottom = top + CHUNK
             value_rows = row_pointers + omp_get_thread_num() * 2 * max_taps
             weight_rows = value_rows + max_taps
-            for i in prange(height, schedule='static'):
+            for item in prange(planes * height, schedule='static'):
+                plane = item // height
+                i = item % height
                 for chunk in range((width + CHUNK - 1) // CHUNK):
                     start = chunk * CHUNK
                     n = min(CHUNK, width - start)
                     for t in range(n_column_taps):
                         source = row_map[i + t]
-                        value_rows[t] = NULL if source < 0 else &values[source, start]
-                        weight_rows[t] = NULL if source < 0 or raw else &weights[source, start]
+                        value_rows[t] = NULL if source < 0 else &values[plane, source, start]
+                        weight_rows[t] = (NULL if source < 0 or raw
+                                          else &weights[plane, source, start])
                     if raw:
                         accumulate_raw(value_rows, ctaps, n_column_taps, n, interpolate,
                                        <floating_t> hole, <floating_t> pad_value,
@@ -229,8 +235,8 @@ def separable_rows(const floating_t[:, ::1] values, const floating_t[:, ::1] wei
                         value_rows[t] = column_top + start + t
                         weight_rows[t] = column_bottom + start + t
                     nans += pairs_finish(value_rows, weight_rows, rtaps, n_row_taps, n,
-                                         interpolate, scale, &centre[i, start], top, bottom,
-                                         &out[i, start])
+                                         interpolate, scale, &centre[plane, i, start], top,
+                                         bottom, &out[plane, i, start])
     finally:
         free(ctaps)
         free(rtaps)
@@ -283,33 +289,38 @@ def leading_pass(const floating_t[:, ::1] values, floating_t[:, ::1] out_values,
 
 def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
                const Py_ssize_t[::1] tap_offsets, const double[::1] taps,
-               const floating_t[:, ::1] centre, floating_t[:, ::1] out, bint interpolate,
-               double hole, double scale, int num_threads):
+               const floating_t[::1] centre, floating_t[::1] out, Py_ssize_t width,
+               bint interpolate, double hole, double scale, int num_threads):
     """Any kernel over data already extended by its boundary; returns the NaN outputs.
 
-    Output row ``i`` (a row of the output seen as (rows, width)) reads, at tap ``t``,
-    ``extended[row_starts[i] + tap_offsets[t] + j]`` for its column ``j``.
+    The output is cut into rows of ``width`` (the last may be shorter): output
+    ``row * width + j`` reads, at tap ``t``,
+    ``extended[row_starts[row] + tap_offsets[t] + j]``.
     """
-    cdef Py_ssize_t height = out.shape[0], width = out.shape[1], n_taps = taps.shape[0]
+    cdef Py_ssize_t total = out.shape[0], n_taps = taps.shape[0], rows, row_length
     cdef Py_ssize_t i, t, start, n, chunk, nans = 0, lowest = 0, highest = 0
     cdef floating_t *ctaps = NULL
     cdef floating_t *buffers = NULL
     cdef const floating_t **row_pointers = NULL
-    cdef const floating_t **rows
+    cdef const floating_t **tap_rows
     cdef floating_t *top
     cdef floating_t *bottom
-    if height == 0 or width == 0:
+    if total == 0:
         return 0
-    if (row_starts.shape[0] != height or tap_offsets.shape[0] != n_taps
-            or centre.shape[0] != height or centre.shape[1] != width):
+    if width < 1:
+        raise ValueError(f"dense_rows: width must be positive, got {width}")
+    rows = (total + width - 1) // width
+    if (row_starts.shape[0] != rows or tap_offsets.shape[0] != n_taps
+            or centre.shape[0] != total):
         raise ValueError("dense_rows: row, tap and centre counts disagree with out")
-    for i in range(height):
+    for i in range(rows):
+        row_length = min(width, total - i * width)
         for t in range(n_taps):
             lowest = min(lowest, row_starts[i] + tap_offsets[t])
-            highest = max(highest, row_starts[i] + tap_offsets[t] + width)
+            highest = max(highest, row_starts[i] + tap_offsets[t] + row_length)
     if lowest < 0 or highest > extended.shape[0]:
         raise ValueError("dense_rows: a tap reads beyond the extended data")
-    num_threads = max(1, min(num_threads, height))
+    num_threads = max(1, min(num_threads, rows))
     try:
         ctaps = copy_taps(taps, <floating_t> 0)
         buffers = <floating_t *> malloc(num_threads * 2 * CHUNK * sizeof(floating_t))
@@ -320,17 +331,18 @@ def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
         with nogil, parallel(num_threads=num_threads):
             top = buffers + omp_get_thread_num() * 2 * CHUNK
             bottom = top + CHUNK
-            rows = row_pointers + omp_get_thread_num() * n_taps
-            for i in prange(height, schedule='static'):
-                for chunk in range((width + CHUNK - 1) // CHUNK):
+            tap_rows = row_pointers + omp_get_thread_num() * n_taps
+            for i in prange(rows, schedule='static'):
+                row_length = min(width, total - i * width)
+                for chunk in range((row_length + CHUNK - 1) // CHUNK):
                     start = chunk * CHUNK
-                    n = min(CHUNK, width - start)
+                    n = min(CHUNK, row_length - start)
                     for t in range(n_taps):
-                        rows[t] = &extended[row_starts[i] + tap_offsets[t] + start]
-                    accumulate_raw(rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
+                        tap_rows[t] = &extended[row_starts[i] + tap_offsets[t] + start]
+                    accumulate_raw(tap_rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
                                    0, 0, top, bottom)
-                    nans += finish(top, bottom, &centre[i, start], n, interpolate, scale,
-                                   &out[i, start])
+                    nans += finish(top, bottom, &centre[i * width + start], n, interpolate,
+                                   scale, &out[i * width + start])
     finally:
         free(ctaps)
         free(buffers)
