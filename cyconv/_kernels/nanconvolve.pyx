@@ -3,19 +3,21 @@
 An output is ``sum(k * v) / sum(k)`` over the taps whose data value ``v`` is
 finite (NaN, inf and masked values are holes), or, when holes are filled
 instead, ``sum(k * v)`` with each hole read as a given value.  Every loop
-reads a data row once for both sums.  Kernels are correlations: the Python
-layer (``cyconv/_nanconvolve.py``) flips the kernel, validates every shape and
-builds the extension maps, so nothing here checks bounds.
+reads a data row once for both sums (the loops are in nanconvolve_rows.h).
+Kernels are correlations: the Python layer (``cyconv/_nanconvolve.py``) flips
+the kernel and builds the extension maps; each entry point here checks the
+maps and shapes against its arrays before any unchecked loop.
 
-Two kernels:
+Three entry points:
 
-* `separable_rows`: a rank-1 kernel over a 2-D plane, a pass down the columns
-  into a private row buffer and a pass along that row, one output row at a
-  time, so the plane is read once and written once.  Its input is either raw
-  data (holes found here) or the value and weight sums of an earlier pass
-  (the first axis of a 3-D volume, `leading_pass`).
-* `dense_rows`: any kernel over data already extended by its boundary, one
-  output row at a time, the taps as offsets into the extended data.
+* `separable_rows`: a rank-1 kernel over a stack of 2-D planes, a pass down
+  the columns into a private row buffer and a pass along that row, so every
+  plane is read once and written once; raw data go two output rows at a time.
+  Its input is either raw data (holes found here) or the value and weight
+  sums of an earlier pass:
+* `leading_pass`: that earlier pass, along a volume's first axis.
+* `dense_rows`: any kernel over data already extended by its boundary, the
+  output cut into rows, the taps as offsets into the extended data.
 
 Rows beyond an edge are given by extension maps (-1: the boundary's fill).
 """
@@ -43,6 +45,12 @@ cdef extern from "nanconvolve_rows.h" nogil:
     void nc_pairs_f(const float **value_rows, const float **weight_rows, const float *taps,
                     Py_ssize_t n_taps, Py_ssize_t n, int interpolate, float pad_value,
                     float pad_weight, float *top, float *bottom)
+    void nc_raw_two_d(const double **rows, const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                      double pad_value, double pad_weight, double *top0, double *bottom0,
+                      double *top1, double *bottom1)
+    void nc_raw_two_f(const float **rows, const float *taps, Py_ssize_t n_taps, Py_ssize_t n,
+                      float pad_value, float pad_weight, float *top0, float *bottom0,
+                      float *top1, float *bottom1)
     Py_ssize_t nc_pairs_finish_d(const double **value_rows, const double **weight_rows,
                                  const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
                                  int interpolate, double scale, const double *centre,
@@ -68,6 +76,19 @@ cdef inline void accumulate_raw(const floating_t **rows, const floating_t *taps,
         nc_raw_f(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
     else:
         nc_raw_d(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
+
+
+cdef inline void accumulate_raw_two(const floating_t **rows, const floating_t *taps,
+                                    Py_ssize_t n_taps, Py_ssize_t n, floating_t pad_value,
+                                    floating_t pad_weight, floating_t *top0,
+                                    floating_t *bottom0, floating_t *top1,
+                                    floating_t *bottom1) noexcept nogil:
+    """`accumulate_raw` (interpolating) of two neighbouring output rows: ``rows`` has
+    ``n_taps + 1`` entries (nc_raw_two)."""
+    if floating_t is float:
+        nc_raw_two_f(rows, taps, n_taps, n, pad_value, pad_weight, top0, bottom0, top1, bottom1)
+    else:
+        nc_raw_two_d(rows, taps, n_taps, n, pad_value, pad_weight, top0, bottom0, top1, bottom1)
 
 
 cdef inline void accumulate_pairs(const floating_t **value_rows, const floating_t **weight_rows,
@@ -156,12 +177,13 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
     cdef floating_t *buffers = NULL
     cdef const floating_t **row_pointers = NULL
     cdef floating_t *column_top
-    cdef floating_t *column_bottom
+    cdef floating_t *column_sums
+    cdef floating_t *column_weights
     cdef floating_t *top
     cdef floating_t *bottom
     cdef const floating_t **value_rows
     cdef const floating_t **weight_rows
-    cdef Py_ssize_t source, max_taps, chunk, edge
+    cdef Py_ssize_t source, max_taps, chunk, edge, rows_per_item, items_per_plane, count, row
     cdef floating_t edge_value, edge_weight
     if (values.shape[0] != planes or values.shape[2] != width or centre.shape[0] != planes
             or centre.shape[1] != height or centre.shape[2] != width):
@@ -179,9 +201,13 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
     # into the fill times the column taps' sum.
     edge_value = <floating_t> (pad_value * column_sum)
     edge_weight = <floating_t> (pad_weight * column_sum)
-    num_threads = max(1, min(num_threads, planes * height))
-    max_taps = max(n_column_taps, n_row_taps, 1)
-    per_thread = 2 * extended + 2 * CHUNK
+    # Raw data interpolated: two output rows share each loaded row (5x5 and
+    # 11x11 Gaussians on 2048^2 float64: 6 % and 17 % faster).
+    rows_per_item = 2 if raw and interpolate else 1
+    items_per_plane = (height + rows_per_item - 1) // rows_per_item
+    num_threads = max(1, min(num_threads, planes * items_per_plane))
+    max_taps = max(n_column_taps + 1, n_row_taps, 1)
+    per_thread = 4 * extended + 2 * CHUNK
     try:
         ctaps = copy_taps(column_taps, <floating_t> 0)
         rtaps = copy_taps(row_taps, <floating_t> 0)
@@ -192,51 +218,61 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
             raise MemoryError("cannot allocate the row buffers")
         with nogil, parallel(num_threads=num_threads):
             column_top = buffers + omp_get_thread_num() * per_thread
-            column_bottom = column_top + extended
-            top = column_bottom + extended
+            top = column_top + 4 * extended
             bottom = top + CHUNK
             value_rows = row_pointers + omp_get_thread_num() * 2 * max_taps
             weight_rows = value_rows + max_taps
-            for item in prange(planes * height, schedule='static'):
-                plane = item // height
-                i = item % height
+            for item in prange(planes * items_per_plane, schedule='static'):
+                plane = item // items_per_plane
+                i = (item % items_per_plane) * rows_per_item
+                count = min(rows_per_item, height - i)
                 for chunk in range((width + CHUNK - 1) // CHUNK):
                     start = chunk * CHUNK
                     n = min(CHUNK, width - start)
-                    for t in range(n_column_taps):
+                    for t in range(n_column_taps + count - 1):
                         source = row_map[i + t]
                         value_rows[t] = NULL if source < 0 else &values[plane, source, start]
                         weight_rows[t] = (NULL if source < 0 or raw
                                           else &weights[plane, source, start])
-                    if raw:
+                    if count == 2:
+                        accumulate_raw_two(
+                            value_rows, ctaps, n_column_taps, n, <floating_t> pad_value,
+                            <floating_t> pad_weight, column_top + half + start,
+                            column_top + extended + half + start,
+                            column_top + 2 * extended + half + start,
+                            column_top + 3 * extended + half + start)
+                    elif raw:
                         accumulate_raw(value_rows, ctaps, n_column_taps, n, interpolate,
                                        <floating_t> hole, <floating_t> pad_value,
                                        <floating_t> pad_weight, column_top + half + start,
-                                       column_bottom + half + start)
+                                       column_top + extended + half + start)
                     else:
                         accumulate_pairs(value_rows, weight_rows, ctaps, n_column_taps, n,
                                          interpolate, <floating_t> pad_value,
                                          <floating_t> pad_weight, column_top + half + start,
-                                         column_bottom + half + start)
-                # Extended columns beyond the edges: the fill, or a copy.
-                for edge in range(2 * half):
-                    j = edge if edge < half else width + edge
-                    source = column_map[j]
-                    if source < 0:
-                        column_top[j] = edge_value
-                        column_bottom[j] = edge_weight
-                    else:
-                        column_top[j] = column_top[source + half]
-                        column_bottom[j] = column_bottom[source + half]
-                for chunk in range((width + CHUNK - 1) // CHUNK):
-                    start = chunk * CHUNK
-                    n = min(CHUNK, width - start)
-                    for t in range(n_row_taps):
-                        value_rows[t] = column_top + start + t
-                        weight_rows[t] = column_bottom + start + t
-                    nans += pairs_finish(value_rows, weight_rows, rtaps, n_row_taps, n,
-                                         interpolate, scale, &centre[plane, i, start], top,
-                                         bottom, &out[plane, i, start])
+                                         column_top + extended + half + start)
+                for row in range(count):
+                    column_sums = column_top + 2 * row * extended
+                    column_weights = column_sums + extended
+                    # Extended columns beyond the edges: the fill, or a copy.
+                    for edge in range(2 * half):
+                        j = edge if edge < half else width + edge
+                        source = column_map[j]
+                        if source < 0:
+                            column_sums[j] = edge_value
+                            column_weights[j] = edge_weight
+                        else:
+                            column_sums[j] = column_sums[source + half]
+                            column_weights[j] = column_weights[source + half]
+                    for chunk in range((width + CHUNK - 1) // CHUNK):
+                        start = chunk * CHUNK
+                        n = min(CHUNK, width - start)
+                        for t in range(n_row_taps):
+                            value_rows[t] = column_sums + start + t
+                            weight_rows[t] = column_weights + start + t
+                        nans += pairs_finish(value_rows, weight_rows, rtaps, n_row_taps, n,
+                                             interpolate, scale, &centre[plane, i + row, start],
+                                             top, bottom, &out[plane, i + row, start])
     finally:
         free(ctaps)
         free(rtaps)

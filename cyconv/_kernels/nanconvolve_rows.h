@@ -36,8 +36,14 @@
 #  else
 #    define NC_VECTOR_BYTES 16
 #  endif
-/* Vectors per sum: four independent chains of additions hide their latency. */
+/* Vectors per sum: four independent chains of additions hide their latency;
+ * nc_raw_two's four sums take two each below AVX-512 (16 registers). */
 #  define NC_VECTORS 4
+#  if NC_VECTOR_BYTES == 64
+#    define NC_VECTORS_TWO 4
+#  else
+#    define NC_VECTORS_TWO 2
+#  endif
 #else
 #  define NC_VECTOR_EXTENSIONS 0
 #endif

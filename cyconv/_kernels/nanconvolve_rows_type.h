@@ -86,6 +86,7 @@ typedef NC_BITS NC_NAME(nc_mask) __attribute__((vector_size(NC_VECTOR_BYTES)));
 #define NC_MASK NC_NAME(nc_mask)
 #define NC_LANES ((ptrdiff_t)(NC_VECTOR_BYTES / sizeof(NC_T)))
 #define NC_BLOCK (NC_VECTORS * NC_LANES)
+#define NC_BLOCK_TWO (NC_VECTORS_TWO * NC_LANES)
 
 static inline NC_VEC NC_NAME(nc_load)(const NC_T *p)
 {
@@ -147,6 +148,57 @@ static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_tap
     }
     NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, interpolate, hole, pad_value,
                            pad_weight, top, bottom);
+}
+
+/* nc_raw for two neighbouring outputs rows at once: output 0 reads rows
+ * 0 .. n_taps - 1, output 1 rows 1 .. n_taps, so that each row is loaded and
+ * tested for holes once for both (interpolation only). */
+static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
+                                ptrdiff_t n, NC_T pad_value, NC_T pad_weight,
+                                NC_T *top0, NC_T *bottom0, NC_T *top1, NC_T *bottom1)
+{
+    const NC_VEC zero = {0};
+    const NC_VEC one = zero + 1;
+    const NC_VEC largest = zero + NC_MAX;
+    const NC_MASK magnitude = (NC_MASK){0} + (NC_BITS)NC_ABS_MASK;
+    ptrdiff_t first = 0;
+    for (; first + NC_BLOCK_TWO <= n; first += NC_BLOCK_TWO) {
+        NC_VEC total0[NC_VECTORS_TWO], weight0[NC_VECTORS_TWO];
+        NC_VEC total1[NC_VECTORS_TWO], weight1[NC_VECTORS_TWO];
+        for (int b = 0; b < NC_VECTORS_TWO; b++) {
+            total0[b] = weight0[b] = total1[b] = weight1[b] = zero;
+        }
+        for (ptrdiff_t r = 0; r <= n_taps; r++) {
+            const NC_VEC k0 = zero + (r < n_taps ? taps[r] : 0);
+            const NC_VEC k1 = zero + (r > 0 ? taps[r - 1] : 0);
+            const NC_T *row = rows[r];
+            for (int b = 0; b < NC_VECTORS_TWO; b++) {
+                NC_VEC value = zero + pad_value, valid = zero + pad_weight;
+                if (row != NULL) {
+                    const NC_VEC v = NC_NAME(nc_load)(row + first + b * NC_LANES);
+                    const NC_MASK ok = (NC_MASK)((NC_VEC)((NC_MASK)v & magnitude) <= largest);
+                    value = (NC_VEC)((NC_MASK)v & ok);
+                    valid = (NC_VEC)((NC_MASK)one & ok);
+                }
+                total0[b] += k0 * value;
+                weight0[b] += k0 * valid;
+                total1[b] += k1 * value;
+                weight1[b] += k1 * valid;
+            }
+        }
+        for (int b = 0; b < NC_VECTORS_TWO; b++) {
+            NC_NAME(nc_store)(top0 + first + b * NC_LANES, total0[b]);
+            NC_NAME(nc_store)(bottom0 + first + b * NC_LANES, weight0[b]);
+            NC_NAME(nc_store)(top1 + first + b * NC_LANES, total1[b]);
+            NC_NAME(nc_store)(bottom1 + first + b * NC_LANES, weight1[b]);
+        }
+    }
+    if (first < n) {
+        NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, 1, 0, pad_value, pad_weight,
+                               top0, bottom0);
+        NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, first, n, 1, 0, pad_value, pad_weight,
+                               top1, bottom1);
+    }
 }
 
 static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
@@ -256,6 +308,7 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
 #undef NC_MASK
 #undef NC_LANES
 #undef NC_BLOCK
+#undef NC_BLOCK_TWO
 
 #else
 
@@ -283,6 +336,16 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
     NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate, 0, 0,
                              top, bottom);
     return NC_NAME(nc_finish_scalar)(top, bottom, centre, 0, n, interpolate, scale, out);
+}
+
+static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
+                                ptrdiff_t n, NC_T pad_value, NC_T pad_weight,
+                                NC_T *top0, NC_T *bottom0, NC_T *top1, NC_T *bottom1)
+{
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, 1, 0, pad_value, pad_weight, top0,
+                           bottom0);
+    NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, 0, n, 1, 0, pad_value, pad_weight, top1,
+                           bottom1);
 }
 
 #endif
