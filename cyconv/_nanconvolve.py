@@ -241,8 +241,8 @@ def _axis_factors(kernel):
 
 def _fft_refusal(call):
     """Why the FFT path cannot compute this call, or None."""
-    if not call.interpolate and not math.isfinite(call.fill_value):
-        return "holes filled with a non-finite fill_value would spread over the whole FFT"
+    if not call.interpolate and math.isinf(call.fill_value):
+        return "holes filled with an infinite fill_value cannot go through FFTs"
     return None
 
 
@@ -444,7 +444,10 @@ def _fft_sums(call, plan):
     by ``scipy.fft`` (complex64 for float32 data)."""
     values = _extended(call)
     valid = np.isfinite(values)
-    hole = _hole(call)
+    # Holes filled with NaN spread NaN (as the direct kernels do): they go
+    # through the transforms as 0, and their reach is marked afterwards.
+    spread_nan = not call.interpolate and math.isnan(call.fill_value)
+    hole = 0.0 if spread_nan else _hole(call)
     np.nan_to_num(values, copy=False, nan=hole, posinf=hole, neginf=hole)
     dtype = values.dtype
     kernel = call.kernel[(slice(None, None, -1),) * values.ndim].astype(dtype)
@@ -464,6 +467,13 @@ def _fft_sums(call, plan):
     scale = np.asarray(_scale(call), dtype=dtype)
     if not call.interpolate:
         out = np.multiply(top, scale)
+        if spread_nan:
+            support = (call.kernel != 0)[(slice(None, None, -1),) * kernel.ndim]
+            reach = scipy.fft.irfftn(
+                scipy.fft.rfftn(~valid, shape, axes=axes, workers=call.workers)
+                * scipy.fft.rfftn(support, shape, axes=axes, workers=call.workers),
+                shape, axes=axes, workers=call.workers)[crop]
+            out[reach > 0.5] = np.nan
         return out, int(np.count_nonzero(np.isnan(out)))
     bottom = convolved(valid.astype(dtype))
     del valid
@@ -566,7 +576,8 @@ def nanconvolve(array, kernel, boundary="fill", fill_value=0.0, nan_treatment="i
         'auto' (default) picks the cheaper by a cost model
         (`nanconvolve_plan` shows the choice).  With 'fft', an output whose
         valid weight is within 1000 rounding steps of zero counts as having
-        no valid neighbour.
+        no valid neighbour; 'fft' refuses ``nan_treatment='fill'`` with an
+        infinite ``fill_value``.
     workers : int, optional
         Threads for the kernels and for `scipy.fft`; the default is OpenMP's
         maximum.  The result does not depend on it.
