@@ -1,7 +1,8 @@
 """asv benchmarks: cyconv beside scipy, same parameters.
 
-cyconv.correlate2d beside scipy.signal.correlate2d, and cyconv.ndimage beside
-scipy.ndimage (skipped at commits before cyconv.ndimage existed).
+cyconv.correlate2d beside scipy.signal.correlate2d, cyconv.ndimage beside
+scipy.ndimage and cyconv.nanconvolve beside astropy.convolution (each skipped
+at commits before it existed, and nanconvolve's peer without astropy).
 """
 import numpy as np
 import scipy.ndimage
@@ -190,3 +191,35 @@ class NdimageStack:
     def time_scipy_loop(self, filter):
         for image, out in zip(self.stack, self.out):
             self.scipy_one(image, out)
+
+
+class NanConvolve:
+    """cyconv.nanconvolve against astropy.convolution.convolve, 2048x2048 with 5 % NaN,
+    Gaussian kernels (astropy skipped when it is not installed)."""
+
+    params = ([5, 11, 31], ["float64", "float32"])
+    param_names = ["kernel", "dtype"]
+    timeout = 600
+
+    def setup(self, kernel, dtype):
+        if not hasattr(cyconv, "nanconvolve"):
+            raise NotImplementedError("no cyconv.nanconvolve at this commit")
+        rng = np.random.default_rng(0)
+        image = rng.standard_normal((2048, 2048))
+        image[rng.random(image.shape) < 0.05] = np.nan
+        self.image = image.astype(dtype)
+        line = np.exp(-0.5 * ((np.arange(kernel) - kernel // 2) / ((kernel - 1) / 8)) ** 2)
+        self.kernel = np.outer(line, line)
+
+    def time_cyconv_1thread(self, kernel, dtype):
+        cyconv.nanconvolve(self.image, self.kernel, workers=1)
+
+    def time_cyconv_2threads(self, kernel, dtype):
+        cyconv.nanconvolve(self.image, self.kernel, workers=2)
+
+    def time_astropy(self, kernel, dtype):
+        try:
+            from astropy.convolution import convolve
+        except ImportError:
+            raise NotImplementedError("astropy is not installed") from None
+        convolve(self.image, self.kernel)
