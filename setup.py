@@ -12,6 +12,7 @@ each variant module ``<family>_<level>.pyx`` is a one-line ``include`` of its
 family that this file writes before cythonize runs (generated, not committed,
 not in the sdist).
 """
+import glob
 import os
 import platform
 import runpy
@@ -160,6 +161,8 @@ def make_extensions():
         # the package requires 1.25.
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION"),
                        ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
+        # The kernels' C headers: an in-place rebuild recompiles after they change.
+        depends=sorted(glob.glob(os.path.join(KERNEL_DIR, "*.h"))),
     )
     write_simd_stubs()
     variants = {f"{family}_{level}" for family in SIMD_FAMILIES for level in SIMD_LEVELS}

@@ -115,6 +115,8 @@ def _data(array, mask):
     if masked is not None:
         array = np.ma.getdata(array)
     array = as_array(array, "array")
+    if array.ndim == 0:
+        raise ValueError("array must have 1, 2 or 3 dimensions, got a 0-dimensional array")
     if array.dtype.kind == "c":
         raise TypeError(f"array must be real, got complex dtype {array.dtype}")
     if array.dtype.kind not in "biuf":
@@ -123,8 +125,9 @@ def _data(array, mask):
         except (TypeError, ValueError):
             raise TypeError(
                 f"array must be a real numeric array, got dtype {array.dtype}") from None
-    out_dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float64)
-    compute = np.float32 if array.dtype in (np.float16, np.float32) else np.float64
+    out_dtype = (array.dtype.newbyteorder("=") if array.dtype.kind == "f"
+                 else np.dtype(np.float64))
+    compute = np.float32 if array.dtype.kind == "f" and array.dtype.itemsize <= 4 else np.float64
     if mask is not None:
         mask = as_array(mask, "mask")
         if mask.shape != array.shape:
@@ -153,7 +156,7 @@ def _kernel(kernel):
     if kernel.dtype.kind == "c":
         raise TypeError(f"kernel must be real, got complex dtype {kernel.dtype}")
     try:
-        kernel = np.array(kernel, dtype=np.float64)
+        kernel = np.array(kernel, dtype=np.float64, order="C")
     except (TypeError, ValueError):
         raise TypeError(f"kernel must be a real numeric array, got dtype {kernel.dtype}") from None
     if not np.isfinite(kernel).all():
@@ -173,8 +176,6 @@ def _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kern
     workers = resolve_workers(workers)
     kernel = _kernel(kernel)
     data, out_dtype = _data(array, mask)
-    if data.ndim == 0:
-        raise ValueError("array must have 1, 2 or 3 dimensions, got a 0-dimensional array")
     if data.ndim > 3:
         raise ValueError(f"array must have 1, 2 or 3 dimensions, got {data.ndim}")
     if kernel.ndim != data.ndim:
@@ -377,6 +378,14 @@ def _extended(call):
 SIGNAL_ROW = 4096
 
 
+def _tap_mask(call):
+    """The taps the sums read: a zero tap adds nothing, except where holes are filled with
+    NaN: there 0 * NaN spreads NaN over the kernel's whole box, as in astropy."""
+    if not call.interpolate and math.isnan(call.fill_value):
+        return np.ones(call.kernel.shape, dtype=bool)
+    return call.kernel != 0
+
+
 def _dense(call, plan):
     """Every tap of the kernel over the data extended by the boundary."""
     data, kernel = call.data, call.kernel
@@ -384,7 +393,7 @@ def _dense(call, plan):
         return _dense_signal(call)
     extended = _extended(call)
     strides = [s // extended.itemsize for s in extended.strides]
-    taps = np.argwhere(kernel != 0)
+    taps = np.argwhere(_tap_mask(call))
     offsets = np.ascontiguousarray((taps * strides).sum(axis=1), dtype=np.intp)
     weights = np.ascontiguousarray(kernel[tuple(taps.T)], dtype=np.float64)
     if data.ndim == 1:
@@ -406,7 +415,7 @@ def _dense_signal(call):
     only the ``radius`` outputs at each end from small extended copies."""
     data, kernel = call.data, call.kernel
     radius, size = kernel.size // 2, data.size
-    taps = np.flatnonzero(kernel)
+    taps = np.flatnonzero(_tap_mask(call))
     weights = np.ascontiguousarray(kernel[taps], dtype=np.float64)
     offsets = taps.astype(np.intp)
     out = np.empty_like(data)
@@ -468,7 +477,7 @@ def _fft_sums(call, plan):
     if not call.interpolate:
         out = np.multiply(top, scale)
         if spread_nan:
-            support = (call.kernel != 0)[(slice(None, None, -1),) * kernel.ndim]
+            support = _tap_mask(call)[(slice(None, None, -1),) * kernel.ndim]
             reach = scipy.fft.irfftn(
                 scipy.fft.rfftn(~valid, shape, axes=axes, workers=call.workers)
                 * scipy.fft.rfftn(support, shape, axes=axes, workers=call.workers),
@@ -481,8 +490,6 @@ def _fft_sums(call, plan):
                  * float(np.abs(call.kernel).sum()))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.divide(top, bottom)
-    if scale != 1:
-        out *= scale
     empty = np.abs(bottom) <= tolerance
     nans = 0
     if empty.any():
@@ -490,10 +497,19 @@ def _fft_sums(call, plan):
         centre[~np.isfinite(centre)] = np.nan
         out[empty] = centre
         nans = int(np.count_nonzero(np.isnan(centre)))
+    if scale != 1:
+        out *= scale
     return out, nans
 
 
 _RUNNERS = {"separable": _separable, "dense": _dense, "fft": _fft_sums}
+
+
+def _compute(call, method):
+    """The convolution of a validated call by the planned algorithm, and its number of NaN
+    outputs (before ``boundary=None``'s zero border and ``preserve_nan``)."""
+    plan = _choose(call, method)
+    return _RUNNERS[plan.method](call, plan)
 
 
 def nanconvolve_plan(array, kernel, boundary="fill", fill_value=0.0,
@@ -633,8 +649,7 @@ def nanconvolve(array, kernel, boundary="fill", fill_value=0.0, nan_treatment="i
     """
     call = _validate(array, kernel, boundary, fill_value, nan_treatment, normalize_kernel,
                      mask, preserve_nan, normalization_zero_tol, method, workers)
-    plan = _choose(call, method)
-    out, nans = _RUNNERS[plan.method](call, plan)
+    out, nans = _compute(call, method)
     if call.boundary is None:
         interior = tuple(slice(k // 2, n - k // 2) for n, k in zip(out.shape, call.kernel.shape))
         border = np.ones(out.shape, dtype=bool)

@@ -436,3 +436,102 @@ def ndimage_gaussian_filter(x, sigmas, orders, modes, cval=0.0, truncate=4.0, ra
             out = ndimage_gaussian_filter1d(out, sigmas[axis], axis, orders[axis], modes[axis],
                                             cval, truncate, radii[axis])
     return out
+
+
+# ---------------------------------------------------------------------------
+# nanconvolve: astropy.convolution.convolve's convolution of data with holes.
+#
+# Every output is computed from its own window of the input extended by the
+# kernel's radius, with the kernel flipped (a true convolution), as the
+# C loop of astropy.convolution.convolve does it.  Holes are NaN, +-inf,
+# masked values and ``mask != 0`` (astropy spreads inf; nanconvolve does not).
+
+NANCONVOLVE_MAX_NORMALIZATION = 100   # astropy.convolution.core.MAX_NORMALIZATION
+
+
+def nanconvolve_holes(array, mask=None):
+    """(float64 copy of the data with every hole set to NaN, boolean hole mask)."""
+    holes = np.zeros(np.shape(array), dtype=bool)
+    if np.ma.isMaskedArray(array):
+        holes |= np.ma.getmaskarray(array)
+    data = np.array(np.ma.getdata(array), dtype=np.float64)
+    if mask is not None:
+        holes |= np.asarray(mask) != 0
+    holes |= ~np.isfinite(data)
+    data[holes] = np.nan
+    return data, holes
+
+
+def nanconvolve_extended(data, radii, boundary, fill_value):
+    """``data`` extended by ``radii[axis]`` on both sides of every axis.
+
+    'fill': fill_value outside;  'wrap': position p reads p mod n (however far);
+    'extend': the nearest edge value;  None: zeros (its border outputs are 0 anyway).
+    """
+    extended = data
+    for axis, radius in enumerate(radii):
+        n = data.shape[axis]
+        positions = np.arange(-radius, n + radius)
+        if boundary == "wrap":
+            extended = np.take(extended, positions % n, axis=axis)
+        elif boundary == "extend":
+            extended = np.take(extended, np.clip(positions, 0, n - 1), axis=axis)
+        else:
+            outside = fill_value if boundary == "fill" else 0.0
+            widths = [(0, 0)] * data.ndim
+            widths[axis] = (radius, radius)
+            extended = np.pad(extended, widths, mode="constant", constant_values=outside)
+    return extended
+
+
+def nanconvolve_reference(array, kernel, boundary="fill", fill_value=0.0,
+                          nan_treatment="interpolate", normalize_kernel=True, mask=None,
+                          preserve_nan=False, normalization_zero_tol=1e-08):
+    """astropy.convolution.convolve(array, kernel, ...) in float64, window by window.
+
+    With holes to interpolate (``nan_treatment='interpolate'`` and a hole in the
+    data, or boundary 'fill' with a non-finite fill_value) each output is
+    ``sum(k * v) / sum(k)`` over the finite ``v`` of its window, or its own input
+    value (NaN at a hole) where that weight is exactly 0; the result is then
+    multiplied by the kernel's sum if ``normalize_kernel`` is False.  Otherwise
+    holes read ``fill_value`` ('fill') and each output is ``sum(k * v)``,
+    divided by the kernel's sum if ``normalize_kernel``.  boundary=None: outputs
+    whose window leaves the array are 0.  ``preserve_nan``: NaN at the holes.
+    """
+    data, holes = nanconvolve_holes(array, mask)
+    kernel = np.array(kernel, dtype=np.float64)
+    flipped = kernel[(slice(None, None, -1),) * kernel.ndim]
+    radii = [k // 2 for k in kernel.shape]
+    if boundary is None and any(n <= 2 * r for n, r in zip(data.shape, radii)):
+        raise ValueError("boundary=None needs every kernel axis smaller than the array's")
+    interpolate = nan_treatment == "interpolate" and (
+        holes.any() or (boundary == "fill" and not np.isfinite(fill_value)))
+    kernel_sum = kernel.sum()
+    if normalize_kernel or interpolate:
+        if (kernel_sum < 1.0 / NANCONVOLVE_MAX_NORMALIZATION
+                or abs(kernel_sum) <= normalization_zero_tol):
+            raise ValueError("the kernel cannot be normalised: its sum is close to zero")
+    if nan_treatment == "fill":
+        data[holes] = fill_value
+    extended = nanconvolve_extended(data, radii, boundary, fill_value)
+    out = np.zeros(data.shape)
+    for index in np.ndindex(data.shape):
+        if boundary is None and any(i < r or i >= n - r
+                                    for i, r, n in zip(index, radii, data.shape)):
+            continue
+        window = extended[tuple(slice(i, i + k) for i, k in zip(index, kernel.shape))]
+        if interpolate:
+            valid = np.isfinite(window)
+            top = np.sum(flipped[valid] * window[valid])
+            bottom = np.sum(flipped[valid])
+            out[index] = data[index] if bottom == 0 else top / bottom
+        else:
+            with np.errstate(invalid="ignore"):   # 0 * NaN is NaN, as in astropy
+                out[index] = np.sum(flipped * window)
+    if normalize_kernel and not interpolate:
+        out /= kernel_sum
+    elif interpolate and not normalize_kernel:
+        out *= kernel_sum
+    if preserve_nan:
+        out[holes] = np.nan
+    return out

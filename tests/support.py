@@ -3,6 +3,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
+
+import numpy as np
 
 import cyconv
 
@@ -35,3 +38,39 @@ def counting_array(shape, chunks, calls):
         calls.append(block_info[None]["chunk-location"])
         return np.ones(block_info[None]["chunk-shape"])
     return da.map_blocks(block, chunks=chunks, dtype=float, meta=np.empty((0,) * len(shape)))
+
+
+def outcome(func, *args, **kwargs):
+    """The result, or the type of the exception raised (warnings silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the type is what is compared
+            return type(exc)
+
+
+def with_layout(array, layout):
+    """The same values in another memory layout (or as a nested list, for "list")."""
+    if layout == "fortran":
+        return np.asfortranarray(array)
+    if layout == "strided":
+        wide = np.zeros(tuple(2 * n + 1 for n in array.shape), array.dtype)
+        view = wide[tuple(slice(1, None, 2) for _ in array.shape)]
+        view[...] = array
+        return view
+    if layout == "negative":
+        return np.flip(np.flip(array).copy())
+    if layout == "transposed":
+        return np.ascontiguousarray(array.T).T
+    if layout == "readonly":
+        array = array.copy()
+        array.flags.writeable = False
+        return array
+    if layout == "bigendian":
+        return array.astype(array.dtype.newbyteorder(">"))
+    if layout == "byteswapped":
+        return array.astype(array.dtype.newbyteorder("S"))
+    if layout == "list":
+        return array.tolist()
+    return array

@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 import cyconv
 from cyconv import _simd
+from support import outcome
 
 FUNCTIONS = ["correlate2d", "convolve2d"]
 MODES = ["full", "same", "valid"]
@@ -42,16 +43,6 @@ def random_array(rng, shape, dtype):
     if dtype.kind == "c":
         values = values + 1j * rng.standard_normal(shape)
     return values.astype(dtype)
-
-
-def outcome(func, *args, **kwargs):
-    """Return the result, or the exception type raised."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the type is what is compared
-            return type(exc)
 
 
 def is_deliberate_difference(name, mode, in1, in2):

@@ -10,7 +10,6 @@ too, so that scipy is not the only witness.
 import concurrent.futures
 import inspect
 import itertools
-import warnings
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from reference import (
     ndimage_correlate,
     ndimage_gaussian_kernel,
 )
+from support import outcome, with_layout
 
 MODES = NDIMAGE_MODES
 FUNCTIONS = ["correlate", "convolve", "correlate1d", "convolve1d", "uniform_filter",
@@ -53,16 +53,6 @@ def random_array(rng, shape, dtype):
     if dtype.kind == "c":
         values = values + 1j * rng.standard_normal(shape)
     return values.astype(dtype)
-
-
-def outcome(func, *args, **kwargs):
-    """The result, or the type of the exception raised."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the type is what is compared
-            return type(exc)
 
 
 def fresh(value):
@@ -919,29 +909,6 @@ def test_output_overlapping_the_input(name, rng):
 
 
 # --- Inputs: layouts, lists, empty and 0-d ---------------------------------------------
-
-def with_layout(array, layout):
-    if layout == "fortran":
-        return np.asfortranarray(array)
-    if layout == "strided":
-        wide = np.zeros(tuple(2 * n + 1 for n in array.shape), array.dtype)
-        view = wide[tuple(slice(1, None, 2) for _ in array.shape)]
-        view[...] = array
-        return view
-    if layout == "negative":
-        return np.flip(np.flip(array).copy())
-    if layout == "transposed":
-        return np.ascontiguousarray(array.T).T
-    if layout == "readonly":
-        array = array.copy()
-        array.flags.writeable = False
-        return array
-    if layout == "bigendian":
-        return array.astype(array.dtype.newbyteorder(">"))
-    if layout == "list":
-        return array.tolist()
-    return array
-
 
 @pytest.mark.parametrize("name, args, kwargs", CALLS, ids=CALL_IDS)
 @pytest.mark.parametrize("layout", ["fortran", "strided", "negative", "transposed", "readonly",

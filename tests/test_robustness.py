@@ -13,7 +13,7 @@ import pytest
 
 import cyconv
 from cyconv._config import resolve_workers
-from support import run_python
+from support import run_python, with_layout
 
 
 def run_isolated(code, timeout=120):
@@ -242,25 +242,6 @@ from test_correlate import DTYPES, is_deliberate_difference, outcome  # noqa: E4
 LAYOUTS = ["contiguous", "fortran", "negative", "strided", "byteswapped", "readonly"]
 # Largest magnitudes whose products and short sums stay finite in the type.
 HUGE_VALUE = {4: 1e18, 8: 1e150}
-
-
-def with_layout(array, layout):
-    """The same values in another memory layout."""
-    if layout == "fortran":
-        return np.asfortranarray(array)
-    if layout == "negative":
-        return np.flip(np.flip(array).copy())
-    if layout == "strided":
-        wide = np.zeros(tuple(2 * n for n in array.shape), array.dtype)
-        view = wide[tuple(slice(None, None, 2) for _ in array.shape)]
-        view[...] = array
-        return view
-    if layout == "byteswapped":
-        return array.astype(array.dtype.newbyteorder("S"))
-    if layout == "readonly":
-        array = array.copy()
-        array.flags.writeable = False
-    return array
 
 
 def values(dtype, finite=False):

@@ -59,8 +59,8 @@ static void NC_NAME(nc_pairs_scalar)(const NC_T **value_rows, const NC_T **weigh
 }
 
 /* out[j] = top[j] / bottom[j] * scale, or the centre value (NaN for a hole)
- * where bottom[j] is 0, when `interpolate`; else top[j] * scale.  Returns
- * the number of NaN outputs. */
+ * times scale where bottom[j] is 0 (astropy scales every output), when
+ * `interpolate`; else top[j] * scale.  Returns the number of NaN outputs. */
 static ptrdiff_t NC_NAME(nc_finish_scalar)(const NC_T *top, const NC_T *bottom,
                                            const NC_T *centre, ptrdiff_t first, ptrdiff_t n,
                                            int interpolate, NC_T scale, NC_T *out)
@@ -70,7 +70,7 @@ static ptrdiff_t NC_NAME(nc_finish_scalar)(const NC_T *top, const NC_T *bottom,
         NC_T r = top[j] * scale;
         if (interpolate) {
             const NC_T c = NC_NAME(nc_finite)(centre[j]) ? centre[j] : (NC_T)NAN;
-            r = bottom[j] == 0 ? c : top[j] / bottom[j] * scale;
+            r = (bottom[j] == 0 ? c : top[j] / bottom[j]) * scale;
         }
         out[j] = r;
         nans += r != r;
@@ -284,8 +284,8 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
                 const NC_MASK finite = (NC_MASK)((NC_VEC)((NC_MASK)c & magnitude) <= largest);
                 const NC_MASK empty = (NC_MASK)(weight[b] == zero);
                 const NC_VEC kept = (NC_VEC)(((NC_MASK)c & finite) | ((NC_MASK)nan & ~finite));
-                const NC_VEC mean = total[b] / weight[b] * scales;
-                r = (NC_VEC)(((NC_MASK)kept & empty) | ((NC_MASK)mean & ~empty));
+                const NC_VEC mean = total[b] / weight[b];
+                r = (NC_VEC)(((NC_MASK)kept & empty) | ((NC_MASK)mean & ~empty)) * scales;
             }
             else {
                 r = total[b] * scales;

@@ -1,8 +1,13 @@
 """cyconv's functions on dask arrays, for images and batches larger than memory.
 
+Here: `correlate2d` and `convolve2d` (scipy.signal's), `conv2d`,
+`max_pool2d` and `avg_pool2d` (PyTorch's), and `nanconvolve` (astropy's
+convolution of data with holes); scipy.ndimage's filters are in
+`cyconv.dask.ndimage`.
+
 Every function builds a lazy dask graph; nothing is computed until
 ``.compute()`` (or ``dask.compute``, or a ``dask.distributed`` client).  The
-way each chunk is computed is the same for all five functions here and for
+way each chunk is computed is the same for all six functions here and for
 the ``scipy.ndimage`` filters of `cyconv.dask.ndimage`:
 
 1. The input is extended lazily beyond its edges by the positions the output
@@ -25,6 +30,10 @@ Output chunks follow the input's (input boundary ``b`` becomes output
 boundary ``ceil(b / stride)``), merged only where a chunk is smaller than the
 halo its neighbour needs.
 
+`nanconvolve` extends the input beyond its edges only for 'wrap'; with the
+other boundaries the chunks at the array's edges are computed with the
+boundary itself, as the whole array is (see its Notes).
+
 Threads: inside a chunk cyconv's kernels use ``workers`` threads.  The
 default, ``workers=None``, is chosen when the chunk runs so that dask's own
 threads are not oversubscribed: OpenMP's maximum divided by the number of
@@ -34,6 +43,7 @@ under the synchronous scheduler), and at least one.
 """
 import sys
 import threading
+import warnings
 from functools import partial
 
 import numpy as np
@@ -46,13 +56,15 @@ except ImportError as error:
         'cyconv.dask needs dask; install it with: pip install "cyconv[dask]"'
     ) from error
 
-from cyconv import _correlate, _layers, _pooling
+from cyconv import _correlate, _layers, _nanconvolve, _pooling
 from cyconv._config import resolve_workers
 from cyconv._fft import FILL, MIRROR, NEAREST, SYMM, WRAP
+from cyconv._nanconvolve import NanConvolveWarning, nanconvolve_plan
 from cyconv._simd import correlate_kernels
-from cyconv._validation import layer_dtype
+from cyconv._validation import INDEX_LIMIT, as_array, layer_dtype
 
-__all__ = ["avg_pool2d", "conv2d", "convolve2d", "correlate2d", "max_pool2d", "ndimage"]
+__all__ = ["avg_pool2d", "conv2d", "convolve2d", "correlate2d", "max_pool2d", "nanconvolve",
+           "ndimage"]
 
 
 def _tasks_at_once():
@@ -548,6 +560,221 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                              divisor_override=divisor_override, workers=workers)
     return _map_windows(block_function, x, windows, FILL, 0, x.chunks[:-2],
                         np.empty((0,) * x.ndim, dtype))
+
+
+# -- nanconvolve ----------------------------------------------------------------------
+
+
+def _nanconvolve_block(block, kernel, boundary, fill_value, nan_treatment, normalize_kernel,
+                       preserve_nan, normalization_zero_tol, method, workers, radii, shape,
+                       out_dtype, block_info=None):
+    """`cyconv.nanconvolve` of one output chunk, from its block.
+
+    Along each axis the block holds the positions ``[o0 - r, o1 + r)`` of
+    output chunk ``[o0, o1)`` (``r`` the kernel's radius), wrapped beyond
+    the array's edges for 'wrap'.  For the other boundaries the positions
+    outside the array are dropped and the in-memory computation extends the
+    array's edge itself, as on the whole array.  The block is computed whole
+    (the chunk's boundary only reaches the outputs of the halo, which are
+    cut off); the warning, ``boundary=None``'s zero border and
+    ``preserve_nan`` are then applied to the chunk's own outputs.
+    """
+    location = block_info[None]["array-location"]
+    inside, kept = [], []
+    for (start, stop), radius, size, block_size in zip(location, radii, shape, block.shape):
+        low = high = 0
+        if boundary != "wrap":
+            low = max(0, radius - start)
+            high = max(0, stop + radius - size)
+        inside.append(slice(low, block_size - high))
+        kept.append(slice(radius - low, radius - low + stop - start))
+    # The boundary of the in-memory computation: the global one at the array's edges
+    # ('fill', 'extend'); elsewhere it only reaches outputs that are cut off.
+    block_boundary = boundary if boundary in ("fill", "extend") else "extend"
+    call = _nanconvolve._validate(
+        block[tuple(inside)], kernel, block_boundary, fill_value, nan_treatment,
+        normalize_kernel, None, preserve_nan, normalization_zero_tol, method,
+        chunk_threads(workers))
+    out, _ = _nanconvolve._compute(call, method)
+    kept = tuple(kept)
+    out = out[kept]
+    counted = out
+    if boundary is None:
+        # Outputs whose window leaves the array are 0, and not counted as holes.
+        border = np.zeros(out.shape, dtype=bool)
+        for axis, ((start, stop), radius, size) in enumerate(zip(location, radii, shape)):
+            index = np.arange(start, stop)
+            edge = (index < radius) | (index >= size - radius)
+            border |= edge.reshape((-1,) + (1,) * (out.ndim - axis - 1))
+        out[border] = 0
+        counted = out[~border]
+    if call.interpolate and not preserve_nan:
+        nans = int(np.count_nonzero(np.isnan(counted)))
+        if nans:
+            where = ", ".join(f"{start}:{stop}" for start, stop in location)
+            warnings.warn(
+                f"{nans} outputs of the chunk [{where}] have no valid value under the kernel "
+                "and are NaN: a region of holes larger than the kernel; use a larger kernel "
+                "to fill it", NanConvolveWarning)
+    if preserve_nan:
+        out[call.holes[kept]] = np.nan
+    return out.astype(out_dtype, copy=False)
+
+
+def _nanconvolve_data(array, mask):
+    """The lazy data and its lazy mask of holes (None if no mask is given), checked as in
+    memory."""
+    holes = None
+    if not isinstance(array, da.Array):
+        if np.ma.isMaskedArray(array):
+            holes = np.ma.getmaskarray(array)
+            array = np.ma.getdata(array)
+        array = as_array(array, "array")
+    x = _lazy(array)
+    if isinstance(x._meta, np.ma.MaskedArray):
+        holes = da.ma.getmaskarray(x)
+        x = da.ma.getdata(x)
+    if mask is not None:
+        if not isinstance(mask, da.Array):
+            mask = as_array(mask, "mask")
+        if mask.shape != x.shape:
+            raise ValueError(f"mask must have the array's shape {x.shape}, got {mask.shape}")
+        if mask.dtype.kind not in "biuf":
+            raise TypeError(f"mask must be boolean or numeric, got dtype {mask.dtype}")
+        mask = _lazy(mask) != 0
+        holes = mask if holes is None else _lazy(holes) | mask
+    return x, holes
+
+
+def nanconvolve(array, kernel, boundary="fill", fill_value=0.0, nan_treatment="interpolate",
+                normalize_kernel=True, mask=None, preserve_nan=False,
+                normalization_zero_tol=1e-08, *, method="auto", workers=None):
+    """`cyconv.nanconvolve` (astropy's ``convolve``: data with holes) of a dask array,
+    chunk by chunk.
+
+    Parameters
+    ----------
+    array : dask.array.Array or array_like
+        1-, 2- or 3-D data, chunked along any axes.  NaN, +-inf, masked
+        values (of a masked array, or of a dask array of masked chunks) are
+        holes.
+    kernel : array_like
+        Small, sent whole to every chunk (a dask array is computed first).
+    boundary, fill_value, nan_treatment, normalize_kernel, preserve_nan, normalization_zero_tol
+        As for `cyconv.nanconvolve`, with every boundary exact across the
+        chunks: 'wrap' and 'extend' reach across the whole array, and
+        ``boundary=None``'s zero border is at the array's edges only.
+    mask : dask.array.Array or array_like, optional
+        Of the array's shape, chunked in any way; non-zero entries are holes.
+    method : {'auto', 'direct', 'fft'}, optional
+        As for `cyconv.nanconvolve`; 'auto' chooses for each chunk (with its
+        halo) by the chunk's cost.
+    workers : int, optional
+        Threads per chunk.  ``None`` (default) shares the CPUs among the
+        tasks dask runs at once (see the module documentation).
+
+    Returns
+    -------
+    out : dask.array.Array
+        Lazy, of the array's shape and of `cyconv.nanconvolve`'s output
+        dtype, chunked as the array (chunks smaller than the kernel merged
+        with the next); computed, equal to
+        `cyconv.nanconvolve` on the whole array: bit for bit with
+        ``method='direct'``, to rounding when the FFTs compute a chunk.
+
+    Warns
+    -----
+    NanConvolveWarning
+        When a chunk is computed (on the worker, with dask.distributed):
+        one warning per chunk that holds outputs with no valid value under
+        the kernel, with their number in that chunk, where the in-memory
+        call warns once for the whole array.
+
+    Raises
+    ------
+    ValueError, TypeError
+        What `cyconv.nanconvolve` rejects, when the graph is built, with
+        one exception: a kernel that cannot be normalised with
+        ``nan_treatment='interpolate'`` and ``normalize_kernel=False`` is an
+        error only if the array has holes, which is known when it is
+        computed: then computing raises the ValueError.
+
+    Notes
+    -----
+    Each chunk is given its neighbours' values within the kernel's radius
+    (``kernel.shape[i] // 2`` along axis ``i``), wrapped around the array
+    for 'wrap'; the in-memory computation runs on it and keeps the chunk's
+    own outputs.  At the array's edges the in-memory computation pads as it
+    does for the whole array, so the result does not depend on the chunks.
+    ``preserve_nan`` and the warning apply to each chunk's outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import cyconv, cyconv.dask
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.random((60, 50))
+    >>> image[rng.random(image.shape) < 0.1] = np.nan
+    >>> kernel = np.outer(*2 * [np.exp(-np.linspace(-2, 2, 7) ** 2)])
+    >>> lazy = cyconv.dask.nanconvolve(da.from_array(image, chunks=(20, 25)), kernel,
+    ...                                boundary="wrap", method="direct")
+    >>> lazy.chunks
+    ((20, 20, 20), (25, 25))
+    >>> result = lazy.compute()
+    >>> bool(np.isnan(result).any())
+    False
+    >>> np.array_equal(result, cyconv.nanconvolve(image, kernel, boundary="wrap",
+    ...                                           method="direct"))
+    True
+    """
+    if isinstance(kernel, da.Array):
+        kernel = kernel.compute()
+    x, holes = _nanconvolve_data(array, mask)
+    if x.ndim == 0:
+        raise ValueError("array must have 1, 2 or 3 dimensions, got a 0-dimensional array")
+    if x.ndim <= 3 and x.size == 0:
+        raise ValueError(f"array must not be empty, got shape {x.shape}")
+    # Every argument check of the in-memory function, on a one-element sample; the
+    # sample's size would fail boundary=None's rule, checked on the real sizes below.
+    sample_dtype = x.dtype if x.dtype.kind in "biufc" else np.dtype(np.float64)
+    sample = np.zeros((1,) * x.ndim, sample_dtype)
+    nanconvolve_plan(sample, kernel, "extend" if boundary is None else boundary, fill_value,
+                     nan_treatment, normalize_kernel, None, preserve_nan,
+                     normalization_zero_tol, method=method, workers=workers)
+    if np.ma.isMaskedArray(kernel):
+        kernel = np.ma.getdata(kernel)
+    kernel = np.array(kernel, dtype=np.float64)
+    radii = [k // 2 for k in kernel.shape]
+    if any(n + k > INDEX_LIMIT for n, k in zip(x.shape, kernel.shape)):
+        raise ValueError("array and kernel are too large to index")
+    if boundary is None and not all(n > 2 * r for n, r in zip(x.shape, radii)):
+        raise ValueError(
+            f"with boundary=None every kernel axis must be smaller than the array's "
+            f"(kernel {kernel.shape}, array {x.shape}); use boundary 'fill', 'extend' "
+            f"or 'wrap' instead")
+    # The in-memory dtype rules: floating data keep their dtype, computed in float32
+    # (float16, float32) or float64; other data are computed in float64.
+    if x.dtype.kind not in "biuf":
+        x = x.astype(np.float64)
+    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    compute = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
+    x = x.astype(compute)
+    if holes is not None:
+        # A masked value is a hole, as a NaN is.
+        x = da.where(holes, compute(np.nan), x)
+    windows = [(-radius, 2 * radius + 1, 1, size) for radius, size in zip(radii, x.shape)]
+    block_function = partial(
+        _nanconvolve_block, kernel=kernel, boundary=boundary, fill_value=fill_value,
+        nan_treatment=nan_treatment, normalize_kernel=normalize_kernel,
+        preserve_nan=preserve_nan, normalization_zero_tol=normalization_zero_tol,
+        method=method, workers=workers, radii=radii, shape=x.shape, out_dtype=out_dtype,
+    )
+    # Beyond the edges the chunks are wrapped for 'wrap'; otherwise the positions are
+    # dropped unread (zeros do) and the in-memory computation pads the edge.
+    extension = WRAP if boundary == "wrap" else FILL
+    return _map_windows(block_function, x, windows, extension, 0, (),
+                        np.empty((0,) * x.ndim, out_dtype))
 
 
 # cyconv.dask.ndimage: scipy.ndimage's filters (it uses the helpers above).
