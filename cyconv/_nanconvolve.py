@@ -42,13 +42,21 @@ MAX_NORMALIZATION = 100
 FFT_ZERO_WEIGHT_STEPS = 1000
 
 # The cost model of the 'auto' choice, one-thread seconds, measured by
-# benchmarks/bench_nanconvolve.py --calibrate on 2048^2 images (AMD EPYC,
-# AVX-512 kernels): per output element and tap of the direct kernels (value
-# and weight sums), per output element and pass, and per N log2 N of each of
-# the FFT path's five transforms of N points (with its pointwise work).
-DIRECT_TAP_SECONDS = {np.dtype(np.float32): 0.10e-9, np.dtype(np.float64): 0.20e-9}
-DIRECT_PASS_SECONDS = {np.dtype(np.float32): 1.0e-9, np.dtype(np.float64): 1.6e-9}
-FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.45e-9, np.dtype(np.float64): 0.8e-9}
+# ``benchmarks/bench_nanconvolve.py --calibrate`` on 2048^2 images with 5 %
+# NaN (AMD EPYC, AVX-512 kernels, 2026-12-03): per output element and pass
+# over the data (a 1x1 kernel's time over two passes); per output element and
+# tap with both sums, of the separable kernel (a 31x31 Gaussian, 62 taps) and
+# of the dense one (a disk of radius 7, 177 taps); and per N log2 N of each of
+# the FFT path's five transforms of N points, its pointwise work included (a
+# 31x31 Gaussian).  With these, dense kernels of about 450 taps and more
+# (disks from 25x25) go to the FFTs on 2048^2 images; separable ones never do
+# below 255 taps.
+PASS_SECONDS = {np.dtype(np.float32): 0.64e-9, np.dtype(np.float64): 0.89e-9}
+TAP_SECONDS = {
+    "separable": {np.dtype(np.float32): 0.067e-9, np.dtype(np.float64): 0.109e-9},
+    "dense": {np.dtype(np.float32): 0.092e-9, np.dtype(np.float64): 0.179e-9},
+}
+FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.38e-9, np.dtype(np.float64): 0.63e-9}
 
 
 class NanConvolveWarning(UserWarning):
@@ -276,8 +284,9 @@ def _choose(call, method):
         return NanConvolvePlan("fft", "method='fft'")
     if refusal is not None:
         return NanConvolvePlan(direct_method, f"the FFTs cannot: {refusal}", factors)
-    direct_cost = elements * (passes * DIRECT_PASS_SECONDS[dtype]
-                              + sums * direct_taps * DIRECT_TAP_SECONDS[dtype] / 2)
+    # One sum (holes filled) costs about half of the two.
+    direct_cost = elements * (passes * PASS_SECONDS[dtype]
+                              + sums / 2 * direct_taps * TAP_SECONDS[direct_method][dtype])
     # The kernels scale with the threads; scipy.fft's workers less so.
     direct_cost /= call.workers
     fft_cost /= call.workers ** 0.7
