@@ -21,6 +21,7 @@ import scipy.fft
 
 from cyconv._config import resolve_workers
 from cyconv._filter_plan import rank1_factors
+from cyconv._kernels import memory
 from cyconv._simd import kernels
 from cyconv._validation import INDEX_LIMIT, as_array
 
@@ -345,14 +346,14 @@ def _separable(call, plan):
     pad_value, pad_weight = _pad(call)
     hole, scale = _hole(call), _scale(call)
     factors = list(plan.factors)
-    out = np.empty(data.shape, dtype=data.dtype)
+    out = memory.empty(data.shape, data.dtype)
     planes = data.reshape((-1,) + data.shape[-2:])
     values, weights, raw = planes, planes, True
     if data.ndim == 3:
         depth, height, width = data.shape
         leading = factors.pop(0)
-        values = np.empty((depth, height * width), dtype=data.dtype)
-        weights = np.empty_like(values)
+        values = memory.empty((depth, height * width), data.dtype)
+        weights = memory.empty((depth, height * width), data.dtype)
         nan_kernels.leading_pass(
             data.reshape(depth, -1), values, weights, leading,
             _extension_map(depth, leading.size // 2, boundary), call.interpolate, hole,
@@ -412,7 +413,7 @@ def _dense(call, plan):
         width = data.shape[-1]
         leading = np.indices(data.shape[:-1]).reshape(data.ndim - 1, -1).T
         row_starts = np.ascontiguousarray((leading * strides[:-1]).sum(axis=1), dtype=np.intp)
-    out = np.empty(data.shape, dtype=data.dtype)
+    out = memory.empty(data.shape, data.dtype)
     nans = nan_kernels.dense_rows(
         extended.ravel(), row_starts, offsets, weights, data.ravel(), out.ravel(), width,
         call.interpolate, _hole(call), _scale(call), call.workers)
@@ -427,7 +428,7 @@ def _dense_signal(call):
     taps = np.flatnonzero(_tap_mask(call))
     weights = np.ascontiguousarray(kernel[taps], dtype=np.float64)
     offsets = taps.astype(np.intp)
-    out = np.empty_like(data)
+    out = memory.empty(data.shape, data.dtype)
     args = (call.interpolate, _hole(call), _scale(call), call.workers)
     inside = slice(radius, size - radius)
     nans = nan_kernels.dense_rows(
@@ -484,7 +485,7 @@ def _fft_sums(call, plan):
     del values
     scale = np.asarray(_scale(call), dtype=dtype)
     if not call.interpolate:
-        out = np.multiply(top, scale)
+        out = np.multiply(top, scale, out=memory.empty(top.shape, dtype))
         if spread_nan:
             support = _tap_mask(call)[(slice(None, None, -1),) * kernel.ndim]
             reach = scipy.fft.irfftn(
@@ -498,7 +499,7 @@ def _fft_sums(call, plan):
     tolerance = (FFT_ZERO_WEIGHT_STEPS * np.finfo(dtype).eps
                  * float(np.abs(call.kernel).sum()))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(top, bottom)
+        out = np.divide(top, bottom, out=memory.empty(top.shape, dtype))
     empty = np.abs(bottom) <= tolerance
     nans = 0
     if empty.any():
