@@ -372,15 +372,10 @@ def _separable(call, plan):
 
 def _extended(call):
     """The data extended by the kernel's radius along every axis, as the boundary says."""
-    pads = [(k // 2, k // 2) for k in call.kernel.shape]
-    boundary = _map_boundary(call)
-    if boundary == "wrap":
-        return np.pad(call.data, pads, mode="wrap")
-    if boundary == "extend":
-        return np.pad(call.data, pads, mode="edge")
-    # boundary=None: the border is zeroed afterwards, so any finite value does.
-    fill = call.fill_value if call.boundary == "fill" else 0.0
-    return np.pad(call.data, pads, mode="constant", constant_values=fill)
+    extended = memory.empty(
+        tuple(n + k - 1 for n, k in zip(call.data.shape, call.kernel.shape)), call.data.dtype)
+    _extend_in_place(call, extended)
+    return extended
 
 
 # Outputs per work item of a 1-D signal in the dense kernel: rows of this
@@ -458,31 +453,62 @@ def _kernel_spectrum(kernel, shape, workers):
     return spectrum
 
 
+def _fft_buffer(shape, extents, dtype):
+    """An uninitialised array of ``shape`` whose part beyond ``extents`` (the zero padding of
+    a transform) is zero, and its leading part of ``extents``."""
+    buffer = memory.empty(shape, dtype)
+    for axis, extent in enumerate(extents):
+        buffer[(slice(None),) * axis + (slice(extent, None),)] = 0
+    return buffer, buffer[tuple(slice(0, extent) for extent in extents)]
+
+
+def _extend_in_place(call, extended):
+    """Write the data, extended by the kernel's radius as the boundary says, into
+    ``extended`` (its shape is the data's plus twice the radius), one axis after another
+    as numpy.pad does."""
+    radii = [k // 2 for k in call.kernel.shape]
+    extended[tuple(slice(r, r + n) for r, n in zip(radii, call.data.shape))] = call.data
+    boundary = _map_boundary(call)
+    # boundary=None: the border is zeroed afterwards, so any finite value does.
+    fill = call.fill_value if call.boundary == "fill" else 0.0
+    for axis, (radius, size) in enumerate(zip(radii, call.data.shape)):
+        for part in (slice(0, radius), slice(radius + size, size + 2 * radius)):
+            target = (slice(None),) * axis + (part,)
+            if boundary == "fill":
+                extended[target] = fill
+                continue
+            positions = np.arange(part.start - radius, part.stop - radius, dtype=np.intp)
+            sources = _source_indices(positions, size, boundary) + radius
+            extended[target] = np.take(extended, sources, axis=axis)
+
+
 def _fft_sums(call, plan):
     """The same sums as the direct kernels, each a 'valid' convolution of the extended data
-    by ``scipy.fft`` (complex64 for float32 data)."""
-    values = _extended(call)
+    by ``scipy.fft`` (complex64 for float32 data), built in place in the transforms'
+    zero-padded buffers."""
+    dtype = call.data.dtype
+    kernel = call.kernel[(slice(None, None, -1),) * call.data.ndim].astype(dtype)
+    extents = [n + k - 1 for n, k in zip(call.data.shape, kernel.shape)]
+    shape = [scipy.fft.next_fast_len(n, real=True) for n in extents]
+    axes = tuple(range(len(shape)))
+    values_buffer, values = _fft_buffer(shape, extents, dtype)
+    _extend_in_place(call, values)
     valid = np.isfinite(values)
     # Holes filled with NaN spread NaN (as the direct kernels do): they go
     # through the transforms as 0, and their reach is marked afterwards.
     spread_nan = not call.interpolate and math.isnan(call.fill_value)
-    hole = 0.0 if spread_nan else _hole(call)
-    np.nan_to_num(values, copy=False, nan=hole, posinf=hole, neginf=hole)
-    dtype = values.dtype
-    kernel = call.kernel[(slice(None, None, -1),) * values.ndim].astype(dtype)
-    shape = [scipy.fft.next_fast_len(n, real=True) for n in values.shape]
-    axes = tuple(range(values.ndim))
+    np.copyto(values, 0.0 if spread_nan else _hole(call), where=~valid)
     kernel_spectrum = _kernel_spectrum(kernel, shape, call.workers)
     crop = tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, call.data.shape))
 
-    def convolved(image):
-        spectrum = scipy.fft.rfftn(image, shape, axes=axes, workers=call.workers)
+    def convolved(buffer):
+        spectrum = scipy.fft.rfftn(buffer, axes=axes, workers=call.workers)
         spectrum *= kernel_spectrum
         return scipy.fft.irfftn(spectrum, shape, axes=axes, workers=call.workers,
                                 overwrite_x=True)[crop]
 
-    top = convolved(values)
-    del values
+    top = convolved(values_buffer)
+    del values_buffer, values
     scale = np.asarray(_scale(call), dtype=dtype)
     if not call.interpolate:
         out = np.multiply(top, scale, out=memory.empty(top.shape, dtype))
@@ -494,8 +520,11 @@ def _fft_sums(call, plan):
                 shape, axes=axes, workers=call.workers)[crop]
             out[reach > 0.5] = np.nan
         return out, int(np.count_nonzero(np.isnan(out)))
-    bottom = convolved(valid.astype(dtype))
-    del valid
+    weights_buffer, weights = _fft_buffer(shape, extents, dtype)
+    weights[...] = valid
+    del valid, weights
+    bottom = convolved(weights_buffer)
+    del weights_buffer
     tolerance = (FFT_ZERO_WEIGHT_STEPS * np.finfo(dtype).eps
                  * float(np.abs(call.kernel).sum()))
     with np.errstate(divide="ignore", invalid="ignore"):
