@@ -338,6 +338,14 @@ def _map_boundary(call):
     return "fill" if call.boundary is None else call.boundary
 
 
+def _pad_row(call, width):
+    """A row of the boundary's fill as raw data: the fill value, or a hole where it is not a
+    value (a NaN fill when interpolating; anything for boundary=None)."""
+    pad_value, pad_weight = _pad(call)
+    return np.full(width, pad_value if pad_weight or not call.interpolate else np.nan,
+                   dtype=call.data.dtype)
+
+
 def _separable(call, plan):
     """A rank-1 kernel: one sweep of column and row passes over each plane (a volume's
     first axis by `leading_pass` before)."""
@@ -349,6 +357,7 @@ def _separable(call, plan):
     out = memory.empty(data.shape, data.dtype)
     planes = data.reshape((-1,) + data.shape[-2:])
     values, weights, raw = planes, planes, True
+    pad_rows = np.stack([_pad_row(call, planes.shape[2])] * 2)
     if data.ndim == 3:
         depth, height, width = data.shape
         leading = factors.pop(0)
@@ -356,16 +365,17 @@ def _separable(call, plan):
         weights = memory.empty((depth, height * width), data.dtype)
         nan_kernels.leading_pass(
             data.reshape(depth, -1), values, weights, leading,
-            _extension_map(depth, leading.size // 2, boundary), call.interpolate, hole,
-            pad_value, pad_weight, call.workers)
+            _extension_map(depth, leading.size // 2, boundary), _pad_row(call, height * width),
+            call.interpolate, hole, call.workers)
         values, weights, raw = values.reshape(data.shape), weights.reshape(data.shape), False
         # A padded position after the first pass: the fill times its taps' sum.
         pad_value, pad_weight = pad_value * leading.sum(), pad_weight * leading.sum()
+        pad_rows = np.array([[pad_value] * width, [pad_weight] * width], dtype=data.dtype)
     column_taps, row_taps = factors
     nans = nan_kernels.separable_rows(
         values, weights, planes, out.reshape(planes.shape), column_taps, row_taps,
         _extension_map(planes.shape[1], column_taps.size // 2, boundary),
-        _extension_map(planes.shape[2], row_taps.size // 2, boundary), raw,
+        _extension_map(planes.shape[2], row_taps.size // 2, boundary), pad_rows, raw,
         call.interpolate, hole, pad_value, pad_weight, scale, call.workers)
     return out, nans
 

@@ -19,7 +19,8 @@ Three entry points:
 * `dense_rows`: any kernel over data already extended by its boundary, the
   output cut into rows, the taps as offsets into the extended data.
 
-Rows beyond an edge are given by extension maps (-1: the boundary's fill).
+Rows beyond an edge are given by extension maps (-1: a row of the boundary's
+fill, which goes through the same loops as the data's rows).
 """
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
@@ -34,23 +35,19 @@ cdef enum:
 
 cdef extern from "nanconvolve_rows.h" nogil:
     void nc_raw_d(const double **rows, const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
-                  int interpolate, double hole, double pad_value, double pad_weight,
-                  double *top, double *bottom)
+                  int interpolate, double hole, double *top, double *bottom)
     void nc_raw_f(const float **rows, const float *taps, Py_ssize_t n_taps, Py_ssize_t n,
-                  int interpolate, float hole, float pad_value, float pad_weight,
-                  float *top, float *bottom)
+                  int interpolate, float hole, float *top, float *bottom)
     void nc_pairs_d(const double **value_rows, const double **weight_rows, const double *taps,
-                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, double pad_value,
-                    double pad_weight, double *top, double *bottom)
+                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, double *top,
+                    double *bottom)
     void nc_pairs_f(const float **value_rows, const float **weight_rows, const float *taps,
-                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, float pad_value,
-                    float pad_weight, float *top, float *bottom)
+                    Py_ssize_t n_taps, Py_ssize_t n, int interpolate, float *top,
+                    float *bottom)
     void nc_raw_two_d(const double **rows, const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
-                      double pad_value, double pad_weight, double *top0, double *bottom0,
-                      double *top1, double *bottom1)
+                      double *top0, double *bottom0, double *top1, double *bottom1)
     void nc_raw_two_f(const float **rows, const float *taps, Py_ssize_t n_taps, Py_ssize_t n,
-                      float pad_value, float pad_weight, float *top0, float *bottom0,
-                      float *top1, float *bottom1)
+                      float *top0, float *bottom0, float *top1, float *bottom1)
     Py_ssize_t nc_pairs_finish_d(const double **value_rows, const double **weight_rows,
                                  const double *taps, Py_ssize_t n_taps, Py_ssize_t n,
                                  int interpolate, double scale, const double *centre,
@@ -69,39 +66,36 @@ cdef extern from "nanconvolve_rows.h" nogil:
 
 cdef inline void accumulate_raw(const floating_t **rows, const floating_t *taps,
                                 Py_ssize_t n_taps, Py_ssize_t n, bint interpolate,
-                                floating_t hole, floating_t pad_value, floating_t pad_weight,
-                                floating_t *top, floating_t *bottom) noexcept nogil:
+                                floating_t hole, floating_t *top,
+                                floating_t *bottom) noexcept nogil:
     """The value and weight sums of raw rows (nc_raw of nanconvolve_rows.h)."""
     if floating_t is float:
-        nc_raw_f(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
+        nc_raw_f(rows, taps, n_taps, n, interpolate, hole, top, bottom)
     else:
-        nc_raw_d(rows, taps, n_taps, n, interpolate, hole, pad_value, pad_weight, top, bottom)
+        nc_raw_d(rows, taps, n_taps, n, interpolate, hole, top, bottom)
 
 
 cdef inline void accumulate_raw_two(const floating_t **rows, const floating_t *taps,
-                                    Py_ssize_t n_taps, Py_ssize_t n, floating_t pad_value,
-                                    floating_t pad_weight, floating_t *top0,
+                                    Py_ssize_t n_taps, Py_ssize_t n, floating_t *top0,
                                     floating_t *bottom0, floating_t *top1,
                                     floating_t *bottom1) noexcept nogil:
     """`accumulate_raw` (interpolating) of two neighbouring output rows: ``rows`` has
     ``n_taps + 1`` entries (nc_raw_two)."""
     if floating_t is float:
-        nc_raw_two_f(rows, taps, n_taps, n, pad_value, pad_weight, top0, bottom0, top1, bottom1)
+        nc_raw_two_f(rows, taps, n_taps, n, top0, bottom0, top1, bottom1)
     else:
-        nc_raw_two_d(rows, taps, n_taps, n, pad_value, pad_weight, top0, bottom0, top1, bottom1)
+        nc_raw_two_d(rows, taps, n_taps, n, top0, bottom0, top1, bottom1)
 
 
 cdef inline void accumulate_pairs(const floating_t **value_rows, const floating_t **weight_rows,
                                   const floating_t *taps, Py_ssize_t n_taps, Py_ssize_t n,
-                                  bint interpolate, floating_t pad_value, floating_t pad_weight,
-                                  floating_t *top, floating_t *bottom) noexcept nogil:
+                                  bint interpolate, floating_t *top,
+                                  floating_t *bottom) noexcept nogil:
     """The sums of rows that are already value and weight sums (nc_pairs)."""
     if floating_t is float:
-        nc_pairs_f(value_rows, weight_rows, taps, n_taps, n, interpolate, pad_value, pad_weight,
-                   top, bottom)
+        nc_pairs_f(value_rows, weight_rows, taps, n_taps, n, interpolate, top, bottom)
     else:
-        nc_pairs_d(value_rows, weight_rows, taps, n_taps, n, interpolate, pad_value, pad_weight,
-                   top, bottom)
+        nc_pairs_d(value_rows, weight_rows, taps, n_taps, n, interpolate, top, bottom)
 
 
 cdef inline Py_ssize_t finish(const floating_t *top, const floating_t *bottom,
@@ -120,7 +114,7 @@ cdef inline Py_ssize_t pairs_finish(const floating_t **value_rows,
                                     Py_ssize_t n_taps, Py_ssize_t n, bint interpolate,
                                     double scale, const floating_t *centre, floating_t *top,
                                     floating_t *bottom, floating_t *out) noexcept nogil:
-    """`accumulate_pairs` (rows never NULL) and `finish` in one, while the sums are in
+    """`accumulate_pairs` and `finish` in one, while the sums are in
     registers; ``top`` and ``bottom`` are scratch for the last partial block."""
     if floating_t is float:
         return nc_pairs_finish_f(value_rows, weight_rows, taps, n_taps, n, interpolate,
@@ -156,15 +150,17 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
                    const floating_t[:, :, ::1] centre, floating_t[:, :, ::1] out,
                    const double[::1] column_taps, const double[::1] row_taps,
                    const Py_ssize_t[::1] row_map, const Py_ssize_t[::1] column_map,
-                   bint raw, bint interpolate, double hole, double pad_value,
-                   double pad_weight, double scale, int num_threads):
+                   const floating_t[:, ::1] pad_rows, bint raw, bint interpolate, double hole,
+                   double pad_value, double pad_weight, double scale, int num_threads):
     """out[p, i, j] from each (H, W) plane ``p``: a pass of ``column_taps`` down the columns,
     then of ``row_taps`` along the rows; returns the number of NaN outputs.
 
     ``raw``: ``values`` is data with holes (``weights`` unused), else ``values`` and
     ``weights`` are the sums of an earlier pass.  ``row_map[i + t]`` is the input row read
-    by output row ``i`` at column tap ``t`` (-1: the fill, ``pad_value`` with
-    ``pad_weight``); ``column_map`` likewise for columns.  ``centre`` is the data at each
+    by output row ``i`` at column tap ``t``; -1 reads the fill: ``pad_rows[0]`` (and
+    ``pad_rows[1]`` as weights when not ``raw``).  ``column_map`` likewise for columns,
+    whose fill is ``pad_value`` with weight ``pad_weight`` as raw data (0 and 0 for a
+    hole).  ``centre`` is the data at each
     output (read where no tap has weight).
     """
     cdef Py_ssize_t planes = out.shape[0], height = out.shape[1], width = out.shape[2]
@@ -192,6 +188,8 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
                     or weights.shape[2] != width):
         raise ValueError("separable_rows: weights and values disagree in shape")
     check_map(row_map, height + n_column_taps - 1, values.shape[1], "row_map")
+    if pad_rows.shape[0] != 2 or pad_rows.shape[1] != width:
+        raise ValueError("separable_rows: pad_rows must hold two rows of the planes' width")
     check_map(column_map, extended, width, "column_map")
     if planes == 0 or height == 0 or width == 0:
         return 0
@@ -231,25 +229,25 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
                     n = min(CHUNK, width - start)
                     for t in range(n_column_taps + count - 1):
                         source = row_map[i + t]
-                        value_rows[t] = NULL if source < 0 else &values[plane, source, start]
-                        weight_rows[t] = (NULL if source < 0 or raw
-                                          else &weights[plane, source, start])
+                        if source < 0:
+                            value_rows[t] = &pad_rows[0, start]
+                            weight_rows[t] = &pad_rows[1, start]
+                        else:
+                            value_rows[t] = &values[plane, source, start]
+                            weight_rows[t] = &weights[plane, source, start]
                     if count == 2:
                         accumulate_raw_two(
-                            value_rows, ctaps, n_column_taps, n, <floating_t> pad_value,
-                            <floating_t> pad_weight, column_top + half + start,
+                            value_rows, ctaps, n_column_taps, n, column_top + half + start,
                             column_top + extended + half + start,
                             column_top + 2 * extended + half + start,
                             column_top + 3 * extended + half + start)
                     elif raw:
                         accumulate_raw(value_rows, ctaps, n_column_taps, n, interpolate,
-                                       <floating_t> hole, <floating_t> pad_value,
-                                       <floating_t> pad_weight, column_top + half + start,
+                                       <floating_t> hole, column_top + half + start,
                                        column_top + extended + half + start)
                     else:
                         accumulate_pairs(value_rows, weight_rows, ctaps, n_column_taps, n,
-                                         interpolate, <floating_t> pad_value,
-                                         <floating_t> pad_weight, column_top + half + start,
+                                         interpolate, column_top + half + start,
                                          column_top + extended + half + start)
                 for row in range(count):
                     column_sums = column_top + 2 * row * extended
@@ -283,10 +281,11 @@ def separable_rows(const floating_t[:, :, ::1] values, const floating_t[:, :, ::
 
 def leading_pass(const floating_t[:, ::1] values, floating_t[:, ::1] out_values,
                  floating_t[:, ::1] out_weights, const double[::1] taps,
-                 const Py_ssize_t[::1] row_map, bint interpolate, double hole, double pad_value,
-                 double pad_weight, int num_threads):
+                 const Py_ssize_t[::1] row_map, const floating_t[::1] pad_row, bint interpolate,
+                 double hole, int num_threads):
     """The value and weight sums of a pass of ``taps`` down the columns of raw data, whose
-    rows are a volume's planes: out row ``i`` reads rows ``row_map[i + t]`` (-1: the fill)."""
+    rows are a volume's planes: out row ``i`` reads rows ``row_map[i + t]`` (-1:
+    ``pad_row``, the fill)."""
     cdef Py_ssize_t height = out_values.shape[0], width = out_values.shape[1]
     cdef Py_ssize_t n_taps = taps.shape[0], chunks, item, i, t, start, n, source
     cdef floating_t *ctaps = NULL
@@ -296,6 +295,8 @@ def leading_pass(const floating_t[:, ::1] values, floating_t[:, ::1] out_values,
             or out_weights.shape[1] != width):
         raise ValueError("leading_pass: values and outputs disagree in shape")
     check_map(row_map, height + n_taps - 1, values.shape[0], "row_map")
+    if pad_row.shape[0] != width:
+        raise ValueError("leading_pass: pad_row must be as long as a row")
     if height == 0 or width == 0:
         return
     chunks = (width + CHUNK - 1) // CHUNK
@@ -314,9 +315,8 @@ def leading_pass(const floating_t[:, ::1] values, floating_t[:, ::1] out_values,
                 n = min(CHUNK, width - start)
                 for t in range(n_taps):
                     source = row_map[i + t]
-                    rows[t] = NULL if source < 0 else &values[source, start]
+                    rows[t] = &pad_row[start] if source < 0 else &values[source, start]
                 accumulate_raw(rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
-                               <floating_t> pad_value, <floating_t> pad_weight,
                                &out_values[i, start], &out_weights[i, start])
     finally:
         free(ctaps)
@@ -376,7 +376,7 @@ def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
                     for t in range(n_taps):
                         tap_rows[t] = &extended[row_starts[i] + tap_offsets[t] + start]
                     accumulate_raw(tap_rows, ctaps, n_taps, n, interpolate, <floating_t> hole,
-                                   0, 0, top, bottom)
+                                   top, bottom)
                     nans += finish(top, bottom, &centre[i * width + start], n, interpolate,
                                    scale, &out[i * width + start])
     finally:

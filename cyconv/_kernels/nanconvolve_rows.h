@@ -2,8 +2,11 @@
  *
  * nc_raw_<s>: top[j] = sum_t taps[t] * rows[t][j] over finite values (a hole,
  * NaN or +-inf, counts as `hole`, or is left out when `interpolate`), and
- * bottom[j] = sum_t taps[t] over the finite values.  A NULL row is the
- * boundary's fill: `pad_value` with weight `pad_weight`.
+ * bottom[j] = sum_t taps[t] over the finite values.  Rows beyond an edge are
+ * real rows of the boundary's fill, so that every output goes through the
+ * same operations wherever it lies (a special case for them was rounded
+ * differently by the compiler, and chunked results then differed from
+ * whole-array ones in the last bit).
  * nc_pairs_<s>: the same sums of rows that are already value and weight sums
  * (no holes); `weight_rows` is read only when `interpolate`.
  *

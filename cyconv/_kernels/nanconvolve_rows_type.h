@@ -10,17 +10,13 @@ static inline int NC_NAME(nc_finite)(NC_T v)
  * vector blocks leave, or all of it without vector extensions). */
 static void NC_NAME(nc_raw_scalar)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
                                    ptrdiff_t first, ptrdiff_t n, int interpolate, NC_T hole,
-                                   NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+                                   NC_T *top, NC_T *bottom)
 {
     for (ptrdiff_t j = first; j < n; j++) {
         NC_T total = 0, weight = 0;
         for (ptrdiff_t t = 0; t < n_taps; t++) {
             const NC_T k = taps[t];
-            if (rows[t] == NULL) {
-                total += k * pad_value;
-                weight += k * pad_weight;
-            }
-            else if (NC_NAME(nc_finite)(rows[t][j])) {
+            if (NC_NAME(nc_finite)(rows[t][j])) {
                 total += k * rows[t][j];
                 weight += k;
             }
@@ -35,22 +31,15 @@ static void NC_NAME(nc_raw_scalar)(const NC_T **rows, const NC_T *taps, ptrdiff_
 
 static void NC_NAME(nc_pairs_scalar)(const NC_T **value_rows, const NC_T **weight_rows,
                                      const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t first,
-                                     ptrdiff_t n, int interpolate, NC_T pad_value,
-                                     NC_T pad_weight, NC_T *top, NC_T *bottom)
+                                     ptrdiff_t n, int interpolate, NC_T *top, NC_T *bottom)
 {
     for (ptrdiff_t j = first; j < n; j++) {
         NC_T total = 0, weight = 0;
         for (ptrdiff_t t = 0; t < n_taps; t++) {
             const NC_T k = taps[t];
-            if (value_rows[t] == NULL) {
-                total += k * pad_value;
-                weight += k * pad_weight;
-            }
-            else {
-                total += k * value_rows[t][j];
-                if (interpolate) {
-                    weight += k * weight_rows[t][j];
-                }
+            total += k * value_rows[t][j];
+            if (interpolate) {
+                weight += k * weight_rows[t][j];
             }
         }
         top[j] = total;
@@ -101,8 +90,7 @@ static inline void NC_NAME(nc_store)(NC_T *p, NC_VEC v)
 }
 
 static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
-                            int interpolate, NC_T hole, NC_T pad_value, NC_T pad_weight,
-                            NC_T *top, NC_T *bottom)
+                            int interpolate, NC_T hole, NC_T *top, NC_T *bottom)
 {
     const NC_VEC zero = {0};
     const NC_VEC largest = zero + NC_MAX;
@@ -116,17 +104,8 @@ static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_tap
             weight[b] = zero;
         }
         for (ptrdiff_t t = 0; t < n_taps; t++) {
-            const NC_T k = taps[t];
-            const NC_VEC kv = zero + k;
-            const NC_T *row = rows[t];
-            if (row == NULL) {
-                for (int b = 0; b < NC_VECTORS; b++) {
-                    total[b] += kv * pad_value;
-                    weight[b] += kv * pad_weight;
-                }
-                continue;
-            }
-            row += first;
+            const NC_VEC kv = zero + taps[t];
+            const NC_T *row = rows[t] + first;
             for (int b = 0; b < NC_VECTORS; b++) {
                 const NC_VEC v = NC_NAME(nc_load)(row + b * NC_LANES);
                 /* All ones where v is finite (NaN compares false). */
@@ -146,16 +125,15 @@ static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_tap
             NC_NAME(nc_store)(bottom + first + b * NC_LANES, weight[b]);
         }
     }
-    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, interpolate, hole, pad_value,
-                           pad_weight, top, bottom);
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, interpolate, hole, top, bottom);
 }
 
 /* nc_raw for two neighbouring outputs rows at once: output 0 reads rows
  * 0 .. n_taps - 1, output 1 rows 1 .. n_taps, so that each row is loaded and
  * tested for holes once for both (interpolation only). */
 static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
-                                ptrdiff_t n, NC_T pad_value, NC_T pad_weight,
-                                NC_T *top0, NC_T *bottom0, NC_T *top1, NC_T *bottom1)
+                                ptrdiff_t n, NC_T *top0, NC_T *bottom0, NC_T *top1,
+                                NC_T *bottom1)
 {
     const NC_VEC zero = {0};
     const NC_VEC one = zero + 1;
@@ -171,15 +149,12 @@ static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n
         for (ptrdiff_t r = 0; r <= n_taps; r++) {
             const NC_VEC k0 = zero + (r < n_taps ? taps[r] : 0);
             const NC_VEC k1 = zero + (r > 0 ? taps[r - 1] : 0);
-            const NC_T *row = rows[r];
+            const NC_T *row = rows[r] + first;
             for (int b = 0; b < NC_VECTORS_TWO; b++) {
-                NC_VEC value = zero + pad_value, valid = zero + pad_weight;
-                if (row != NULL) {
-                    const NC_VEC v = NC_NAME(nc_load)(row + first + b * NC_LANES);
-                    const NC_MASK ok = (NC_MASK)((NC_VEC)((NC_MASK)v & magnitude) <= largest);
-                    value = (NC_VEC)((NC_MASK)v & ok);
-                    valid = (NC_VEC)((NC_MASK)one & ok);
-                }
+                const NC_VEC v = NC_NAME(nc_load)(row + b * NC_LANES);
+                const NC_MASK ok = (NC_MASK)((NC_VEC)((NC_MASK)v & magnitude) <= largest);
+                const NC_VEC value = (NC_VEC)((NC_MASK)v & ok);
+                const NC_VEC valid = (NC_VEC)((NC_MASK)one & ok);
                 total0[b] += k0 * value;
                 weight0[b] += k0 * valid;
                 total1[b] += k1 * value;
@@ -194,16 +169,14 @@ static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n
         }
     }
     if (first < n) {
-        NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, 1, 0, pad_value, pad_weight,
-                               top0, bottom0);
-        NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, first, n, 1, 0, pad_value, pad_weight,
-                               top1, bottom1);
+        NC_NAME(nc_raw_scalar)(rows, taps, n_taps, first, n, 1, 0, top0, bottom0);
+        NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, first, n, 1, 0, top1, bottom1);
     }
 }
 
 static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
                               const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n, int interpolate,
-                              NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+                              NC_T *top, NC_T *bottom)
 {
     const NC_VEC zero = {0};
     ptrdiff_t first = 0;
@@ -215,15 +188,7 @@ static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
         }
         for (ptrdiff_t t = 0; t < n_taps; t++) {
             const NC_VEC kv = zero + taps[t];
-            const NC_T *row = value_rows[t];
-            if (row == NULL) {
-                for (int b = 0; b < NC_VECTORS; b++) {
-                    total[b] += kv * pad_value;
-                    weight[b] += kv * pad_weight;
-                }
-                continue;
-            }
-            row += first;
+            const NC_T *row = value_rows[t] + first;
             for (int b = 0; b < NC_VECTORS; b++) {
                 total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
             }
@@ -240,7 +205,7 @@ static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
         }
     }
     NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, first, n, interpolate,
-                             pad_value, pad_weight, top, bottom);
+                             top, bottom);
 }
 
 /* nc_pairs's sums of `n` outputs finished into `out` as nc_finish_scalar
@@ -299,7 +264,7 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
         nans += (ptrdiff_t)nan_lanes[lane];
     }
     NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, first, n, interpolate,
-                             0, 0, top, bottom);
+                             top, bottom);
     return nans + NC_NAME(nc_finish_scalar)(top, bottom, centre, first, n, interpolate, scale,
                                             out);
 }
@@ -313,19 +278,25 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
 #else
 
 static void NC_NAME(nc_raw)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n,
-                            int interpolate, NC_T hole, NC_T pad_value, NC_T pad_weight,
-                            NC_T *top, NC_T *bottom)
+                            int interpolate, NC_T hole, NC_T *top, NC_T *bottom)
 {
-    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, interpolate, hole, pad_value, pad_weight,
-                           top, bottom);
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, interpolate, hole, top, bottom);
+}
+
+static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
+                                ptrdiff_t n, NC_T *top0, NC_T *bottom0, NC_T *top1,
+                                NC_T *bottom1)
+{
+    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, 1, 0, top0, bottom0);
+    NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, 0, n, 1, 0, top1, bottom1);
 }
 
 static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
                               const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n, int interpolate,
-                              NC_T pad_value, NC_T pad_weight, NC_T *top, NC_T *bottom)
+                              NC_T *top, NC_T *bottom)
 {
-    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate,
-                             pad_value, pad_weight, top, bottom);
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate, top,
+                             bottom);
 }
 
 static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **weight_rows,
@@ -333,19 +304,9 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
                                           int interpolate, NC_T scale, const NC_T *centre,
                                           NC_T *top, NC_T *bottom, NC_T *out)
 {
-    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate, 0, 0,
-                             top, bottom);
+    NC_NAME(nc_pairs_scalar)(value_rows, weight_rows, taps, n_taps, 0, n, interpolate, top,
+                             bottom);
     return NC_NAME(nc_finish_scalar)(top, bottom, centre, 0, n, interpolate, scale, out);
-}
-
-static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n_taps,
-                                ptrdiff_t n, NC_T pad_value, NC_T pad_weight,
-                                NC_T *top0, NC_T *bottom0, NC_T *top1, NC_T *bottom1)
-{
-    NC_NAME(nc_raw_scalar)(rows, taps, n_taps, 0, n, 1, 0, pad_value, pad_weight, top0,
-                           bottom0);
-    NC_NAME(nc_raw_scalar)(rows + 1, taps, n_taps, 0, n, 1, 0, pad_value, pad_weight, top1,
-                           bottom1);
 }
 
 #endif
