@@ -22,7 +22,8 @@ import scipy.fft
 from cyconv._config import resolve_workers
 from cyconv._filter_plan import rank1_factors
 from cyconv._kernels import memory
-from cyconv._simd import kernels
+from cyconv._fft import FILL, NEAREST, WRAP
+from cyconv._simd import kernels, line_kernels
 from cyconv._validation import INDEX_LIMIT, as_array
 
 nan_kernels = kernels("nanconvolve")
@@ -299,18 +300,18 @@ def _choose(call, method):
                            factors)
 
 
-def _source_indices(positions, size, boundary):
-    """The input index read at each extended position (-1: the fill)."""
-    if boundary == "wrap":
-        return np.mod(positions, size)
-    if boundary == "extend":
-        return np.clip(positions, 0, size - 1)
-    return np.where((positions >= 0) & (positions < size), positions, -1)
+# nanconvolve's boundaries as the kernels' extension codes.
+_BOUNDARY_CODES = {"fill": FILL, "wrap": WRAP, "extend": NEAREST}
+
+
+def _source_indices(start, count, size, boundary):
+    """The input index read at extended positions start .. start + count (-1: the fill)."""
+    return line_kernels.source_indices(start, count, size, _BOUNDARY_CODES[boundary])
 
 
 def _extension_map(size, radius, boundary):
     """The input index read at each extended position -radius .. size + radius (-1: fill)."""
-    return _source_indices(np.arange(-radius, size + radius, dtype=np.intp), size, boundary)
+    return _source_indices(-radius, size + 2 * radius, size, boundary)
 
 
 def _pad(call):
@@ -442,8 +443,7 @@ def _dense_signal(call):
     fill = call.fill_value if call.boundary == "fill" else 0.0
     for first in (0, size - radius):
         # Outputs first .. first + radius read positions first - radius .. + 2 * radius.
-        sources = _source_indices(np.arange(first - radius, first + 2 * radius, dtype=np.intp),
-                                  size, _map_boundary(call))
+        sources = _source_indices(first - radius, 3 * radius, size, _map_boundary(call))
         extended = np.where(sources >= 0, data[np.maximum(sources, 0)], fill).astype(data.dtype)
         part = slice(first, first + radius)
         nans += nan_kernels.dense_rows(
@@ -487,8 +487,8 @@ def _extend_in_place(call, extended):
             if boundary == "fill":
                 extended[target] = fill
                 continue
-            positions = np.arange(part.start - radius, part.stop - radius, dtype=np.intp)
-            sources = _source_indices(positions, size, boundary) + radius
+            sources = _source_indices(part.start - radius, part.stop - part.start, size,
+                                      boundary) + radius
             extended[target] = np.take(extended, sources, axis=axis)
 
 

@@ -23,6 +23,7 @@ Rows beyond an edge are given by extension maps (-1: a row of the boundary's
 fill, which goes through the same loops as the data's rows).
 """
 from cython.parallel cimport parallel, prange
+from cpython.pyport cimport PY_SSIZE_T_MAX, PY_SSIZE_T_MIN
 from libc.stdlib cimport free, malloc
 
 from cyconv._kernels.fused cimport floating_t
@@ -335,6 +336,7 @@ def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
     """
     cdef Py_ssize_t total = out.shape[0], n_taps = taps.shape[0], rows, row_length
     cdef Py_ssize_t i, t, start, n, chunk, nans = 0, lowest = 0, highest = 0
+    cdef Py_ssize_t first_tap = PY_SSIZE_T_MAX, last_tap = PY_SSIZE_T_MIN
     cdef floating_t *ctaps = NULL
     cdef floating_t *buffers = NULL
     cdef const floating_t **row_pointers = NULL
@@ -349,11 +351,13 @@ def dense_rows(const floating_t[::1] extended, const Py_ssize_t[::1] row_starts,
     if (row_starts.shape[0] != rows or tap_offsets.shape[0] != n_taps
             or centre.shape[0] != total):
         raise ValueError("dense_rows: row, tap and centre counts disagree with out")
-    for i in range(rows):
+    for t in range(n_taps):
+        first_tap = min(first_tap, tap_offsets[t])
+        last_tap = max(last_tap, tap_offsets[t])
+    for i in range(rows if n_taps else 0):
         row_length = min(width, total - i * width)
-        for t in range(n_taps):
-            lowest = min(lowest, row_starts[i] + tap_offsets[t])
-            highest = max(highest, row_starts[i] + tap_offsets[t] + row_length)
+        lowest = min(lowest, row_starts[i] + first_tap)
+        highest = max(highest, row_starts[i] + last_tap + row_length)
     if lowest < 0 or highest > extended.shape[0]:
         raise ValueError("dense_rows: a tap reads beyond the extended data")
     num_threads = max(1, min(num_threads, rows))

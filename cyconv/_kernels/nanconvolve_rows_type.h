@@ -174,31 +174,41 @@ static void NC_NAME(nc_raw_two)(const NC_T **rows, const NC_T *taps, ptrdiff_t n
     }
 }
 
+/* The sums of the NC_BLOCK outputs from `first` of rows that are already
+ * value and weight sums, into registers (`weight` only when `interpolate`). */
+static inline void NC_NAME(nc_pairs_block)(const NC_T **value_rows, const NC_T **weight_rows,
+                                           const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t first,
+                                           int interpolate, NC_VEC *total, NC_VEC *weight)
+{
+    const NC_VEC zero = {0};
+    for (int b = 0; b < NC_VECTORS; b++) {
+        total[b] = zero;
+        weight[b] = zero;
+    }
+    for (ptrdiff_t t = 0; t < n_taps; t++) {
+        const NC_VEC kv = zero + taps[t];
+        const NC_T *row = value_rows[t] + first;
+        for (int b = 0; b < NC_VECTORS; b++) {
+            total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
+        }
+        if (interpolate) {
+            const NC_T *weight_row = weight_rows[t] + first;
+            for (int b = 0; b < NC_VECTORS; b++) {
+                weight[b] += kv * NC_NAME(nc_load)(weight_row + b * NC_LANES);
+            }
+        }
+    }
+}
+
 static void NC_NAME(nc_pairs)(const NC_T **value_rows, const NC_T **weight_rows,
                               const NC_T *taps, ptrdiff_t n_taps, ptrdiff_t n, int interpolate,
                               NC_T *top, NC_T *bottom)
 {
-    const NC_VEC zero = {0};
     ptrdiff_t first = 0;
     for (; first + NC_BLOCK <= n; first += NC_BLOCK) {
         NC_VEC total[NC_VECTORS], weight[NC_VECTORS];
-        for (int b = 0; b < NC_VECTORS; b++) {
-            total[b] = zero;
-            weight[b] = zero;
-        }
-        for (ptrdiff_t t = 0; t < n_taps; t++) {
-            const NC_VEC kv = zero + taps[t];
-            const NC_T *row = value_rows[t] + first;
-            for (int b = 0; b < NC_VECTORS; b++) {
-                total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
-            }
-            if (interpolate) {
-                const NC_T *weight_row = weight_rows[t] + first;
-                for (int b = 0; b < NC_VECTORS; b++) {
-                    weight[b] += kv * NC_NAME(nc_load)(weight_row + b * NC_LANES);
-                }
-            }
-        }
+        NC_NAME(nc_pairs_block)(value_rows, weight_rows, taps, n_taps, first, interpolate,
+                                total, weight);
         for (int b = 0; b < NC_VECTORS; b++) {
             NC_NAME(nc_store)(top + first + b * NC_LANES, total[b]);
             NC_NAME(nc_store)(bottom + first + b * NC_LANES, weight[b]);
@@ -225,23 +235,8 @@ static ptrdiff_t NC_NAME(nc_pairs_finish)(const NC_T **value_rows, const NC_T **
     ptrdiff_t first = 0;
     for (; first + NC_BLOCK <= n; first += NC_BLOCK) {
         NC_VEC total[NC_VECTORS], weight[NC_VECTORS];
-        for (int b = 0; b < NC_VECTORS; b++) {
-            total[b] = zero;
-            weight[b] = zero;
-        }
-        for (ptrdiff_t t = 0; t < n_taps; t++) {
-            const NC_VEC kv = zero + taps[t];
-            const NC_T *row = value_rows[t] + first;
-            for (int b = 0; b < NC_VECTORS; b++) {
-                total[b] += kv * NC_NAME(nc_load)(row + b * NC_LANES);
-            }
-            if (interpolate) {
-                const NC_T *weight_row = weight_rows[t] + first;
-                for (int b = 0; b < NC_VECTORS; b++) {
-                    weight[b] += kv * NC_NAME(nc_load)(weight_row + b * NC_LANES);
-                }
-            }
-        }
+        NC_NAME(nc_pairs_block)(value_rows, weight_rows, taps, n_taps, first, interpolate,
+                                total, weight);
         for (int b = 0; b < NC_VECTORS; b++) {
             NC_VEC r;
             if (interpolate) {
