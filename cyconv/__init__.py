@@ -7,7 +7,7 @@ a deep-learning textbook with PyTorch's semantics, and convolution of data
 with holes (``nanconvolve``, astropy's semantics).
 """
 from cyconv._config import show_config
-from cyconv._correlate import convolve2d, correlate2d
+from cyconv._correlate import convolve2d, correlate2d, correlate2d_plan
 from cyconv._conv_plan import ConvPlan
 from cyconv._conv_transpose import conv_transpose2d, conv_transpose2d_backward
 from cyconv._layers import col2im, conv2d, conv2d_backward, conv2d_plan, im2col
@@ -49,6 +49,7 @@ __all__ = [
     "conv_transpose2d_backward",
     "convolve2d",
     "correlate2d",
+    "correlate2d_plan",
     "im2col",
     "max_pool2d",
     "max_pool2d_backward",

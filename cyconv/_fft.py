@@ -1,101 +1,324 @@
-"""The FFT path of correlate2d/convolve2d and the direct-vs-FFT cost model."""
+"""Correlation by FFT, tile by tile (overlap-save), and the cost of doing so.
+
+The output is cut into tiles.  Each tile reads the window of the
+boundary-extended input that its outputs need, gathered straight from the
+input (the extended input is never built), transforms it at ``fft_shape``,
+multiplies by the kernel's spectrum and keeps the outputs the circular
+correlation did not wrap.  One tile covering the whole output is the classic
+whole-array FFT; smaller tiles bound the memory by the tiles instead of the
+image and keep the transforms in cache.  A `Tiling` is the choice of
+transform shape, made by `choose_tiling` from a cost model.
+
+Float32 data are transformed in complex64, float64 in complex128; integer
+data in float64, rounded afterwards as `scipy.signal.convolve` does.
+"""
+import functools
+import itertools
 import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
+
+from cyconv import _simd
+from cyconv._kernels import memory
 
 # Boundary codes shared with the kernels (cyconv/_kernels/boundary.pxd): the
 # three of scipy.signal, and scipy.ndimage's 'nearest' and 'mirror'.
 FILL, SYMM, WRAP, NEAREST, MIRROR = 0, 1, 2, 3, 4
 
 
-_PAD_MODE = {FILL: "constant", SYMM: "symmetric", WRAP: "wrap"}
-
-
-def extend(image, out_shape, kernel_shape, offsets, boundary, fill):
+def extend(image, out_shape, kernel_shape, offsets, boundaries, fill):
     """The boundary-extended image that a 'valid' correlation maps onto out_shape.
 
-    Rows offsets[0] .. offsets[0] + out_shape[0] + kernel_shape[0] - 2 of the
-    extended image (and likewise columns).  Whenever any padding is needed the
-    window covers the whole image, so numpy's pad modes (which repeat their
-    reflection or wrap as often as needed) extend exactly as the kernels do.
+    Positions ``offsets[a] .. offsets[a] + out_shape[a] + kernel_shape[a] - 2``
+    of the image extended along each axis ``a`` by ``boundaries[a]`` (or one
+    code for every axis).
     """
-    pads, crop = [], []
-    for start, out_size, ksize, size in zip(offsets, out_shape, kernel_shape, image.shape):
-        stop = start + out_size + ksize - 1
-        pads.append((max(0, -start), max(0, stop - size)))
-        crop.append(slice(max(0, start), min(stop, size)))
-    image = image[tuple(crop)]
-    if not any(before or after for before, after in pads):
-        return image
-    if boundary == FILL:
-        return np.pad(image, pads, mode="constant", constant_values=fill)
-    return np.pad(image, pads, mode=_PAD_MODE[boundary])
+    if isinstance(boundaries, int):
+        boundaries = (boundaries,) * image.ndim
+    return _gather(image, [_Axis(start, n, boundary).segment(0, max(o + k - 1, 0))
+                           for start, o, k, n, boundary
+                           in zip(offsets, out_shape, kernel_shape, image.shape, boundaries)],
+                   fill)
 
 
-def fft_correlate(image, kernel, out_shape, offsets, boundary, fill, workers):
-    """Correlation of the extended image with ``kernel`` by FFT, cropped to out_shape.
+class _Axis(NamedTuple):
+    """Extended positions ``start`` onwards along an axis of ``size`` with ``boundary``."""
 
-    Integer inputs are computed in float64 and rounded, as scipy.signal.convolve
-    does for its FFT method.
+    start: int
+    size: int
+    boundary: int
+
+    def segment(self, first, count):
+        """Positions first .. first + count - 1 as (before, inside, after).
+
+        ``inside`` is the slice of the input they read directly; ``before``
+        and ``after`` are the input indices (-1: the fill value) of the
+        positions beyond its two ends.
+        """
+        low, high = self.start + first, self.start + first + count
+        inside_start = min(max(low, 0), self.size)
+        inside = slice(inside_start, max(min(high, self.size), inside_start))
+        before = min(max(-low, 0), count)
+        after = count - before - (inside.stop - inside.start)
+        return self._indices(low, before), inside, self._indices(high - after, after)
+
+    def _indices(self, start, count):
+        if count == 0 or self.size == 0:
+            return np.full(count, -1, dtype=np.intp)
+        return _simd.line_kernels.source_indices(start, count, self.size, self.boundary)
+
+
+def _gather(image, segments, fill):
+    """``image`` read at ``segments`` (see `_Axis.segment`; one per axis).
+
+    Within the image a window is a view.  Each axis that reaches beyond it
+    is cropped to the span it reads and copied once: its two ends gathered
+    and joined to its middle.
+    """
+    crop, gathered = [], []
+    for axis, (before, inside, after) in enumerate(segments):
+        if not before.size and not after.size:
+            crop.append(inside)
+            continue
+        read = np.concatenate([before[before >= 0], after[after >= 0],
+                               [inside.start, inside.stop - 1] if inside.stop > inside.start
+                               else []]).astype(np.intp)
+        low = int(read.min()) if read.size else 0
+        high = int(read.max()) + 1 if read.size else 0
+        crop.append(slice(low, high))
+        gathered.append((axis, before - low, slice(inside.start - low, inside.stop - low),
+                         after - low, low))
+    view = image[tuple(crop)]
+    for axis, before, inside, after, low in gathered:
+        middle = [slice(None)] * image.ndim
+        middle[axis] = inside
+        view = np.concatenate([_take(view, axis, before, low, fill), view[tuple(middle)],
+                               _take(view, axis, after, low, fill)], axis=axis)
+    return view
+
+
+def _take(view, axis, indices, low, fill):
+    """``view``'s elements at ``indices`` along ``axis``; ``fill`` where they were -1 - ``low``."""
+    outside = indices < -low
+    taken = np.take(view, np.where(outside, 0, indices), axis=axis) if view.shape[axis] else \
+        np.empty(view.shape[:axis] + (indices.size,) + view.shape[axis + 1:], view.dtype)
+    if outside.any():
+        chosen = [slice(None)] * view.ndim
+        chosen[axis] = outside
+        taken[tuple(chosen)] = fill
+    return taken
+
+
+# The cost model, one thread, measured by benchmarks/bench_large_kernels.py
+# --calibrate on the reference machine (AMD EPYC, 2 cores), tiles of 64^2 to
+# whole 2160^2 transforms of 2048^2 images with 15x15 and 63x63 kernels:
+# TILE_SECONDS is the fixed cost of one tile (the Python, numpy and scipy.fft
+# calls around its two transforms: 1681 tiles of 64^2 cost 190 ms, of
+# which the transforms are 50-80 ms), FFT_SECONDS_PER_NLOGN the forward and
+# inverse transforms' cost per point and log2 of the transformed points, in
+# the work type (256^2 to 1024^2 tiles: 0.6-0.76 ns in float32, 0.9-1.27 ns
+# in float64).  Transforms larger than CACHED_BYTES run LARGE_FACTOR slower
+# (out of cache, and their fresh pages fault in: a whole 2160^2 transform
+# costs 1.2-1.5 times the tiles' rate).
+TILE_SECONDS = 70e-6
+FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.65e-9, np.dtype(np.float64): 1.1e-9,
+                         np.dtype(np.complex64): 1.3e-9, np.dtype(np.complex128): 2.2e-9}
+CACHED_BYTES = 8 << 20
+LARGE_FACTOR = 1.5
+# scipy.fft's workers speed one large transform up by threads ** this
+# (measured: 1.6x at 2 threads on 4096^2); separate tiles scale fully.
+WORKERS_EXPONENT = 0.7
+# The working memory of the tiles (the kernel's spectrum and, per thread, a
+# gathered window, its spectrum and its inverse) may reach this fraction of
+# input + output, or MEMORY_FLOOR bytes when that is larger, so that peak
+# memory stays within 1.5x (input + output) however large the kernel.
+MEMORY_FRACTION = 0.5
+MEMORY_FLOOR = 32 << 20
+# Transform lengths tried per axis (the rest of the 5-smooth lengths differ
+# from one of these by less than 10 %).
+LENGTH_CANDIDATES = 40
+
+
+class Tiling(NamedTuple):
+    """How a correlation by FFT is cut into tiles: the transform and output shape of one tile."""
+
+    fft_shape: tuple
+    tile_shape: tuple
+    counts: tuple
+    seconds: float
+    bytes: int
+
+    @property
+    def tiles(self):
+        return math.prod(self.counts)
+
+    def __str__(self):
+        shape = "x".join(map(str, self.fft_shape))
+        if self.tiles == 1:
+            return f"one {shape} transform"
+        return (f"{self.tiles} tiles of {'x'.join(map(str, self.tile_shape))} outputs, "
+                f"{shape} transforms")
+
+
+def work_dtype(dtype):
+    """The type the transforms run in."""
+    dtype = np.dtype(dtype).newbyteorder("=")
+    if dtype in (np.float32, np.complex64, np.longdouble, np.clongdouble, np.complex128):
+        return dtype
+    return np.dtype(np.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _smooth_lengths(limit):
+    """Sorted 2^a 3^b 5^c up to ``limit`` (lengths pocketfft transforms fastest)."""
+    lengths = []
+    power2 = 1
+    while power2 <= limit:
+        power3 = power2
+        while power3 <= limit:
+            value = power3
+            while value <= limit:
+                lengths.append(value)
+                value *= 5
+            power3 *= 3
+        power2 *= 2
+    return np.array(sorted(lengths), dtype=np.int64)
+
+
+def _candidate_lengths(out, k):
+    """Transform lengths worth trying along an axis of ``out`` outputs and ``k`` taps."""
+    if k == 1:
+        # Not transformed: the tile's length is a batch of independent lines.
+        whole = np.array([out], dtype=np.int64)
+        lengths = np.unique(np.concatenate([2 ** np.arange(int(math.log2(out)) + 1), whole]))
+        return lengths
+    largest = scipy.fft.next_fast_len(out + k - 1, real=True)
+    lengths = _smooth_lengths(largest)
+    lengths = lengths[lengths >= k]
+    if lengths.size > LENGTH_CANDIDATES:
+        keep = np.unique(np.geomspace(1, lengths.size, LENGTH_CANDIDATES).astype(int) - 1)
+        lengths = lengths[keep]
+    return lengths
+
+
+def _constant(table, dtype):
+    """The cost constant of ``dtype``; long doubles cost at least what doubles do."""
+    return table.get(dtype, table[np.dtype(np.complex128 if dtype.kind == "c" else np.float64)])
+
+
+@functools.lru_cache(maxsize=256)
+def choose_tiling(out_shape, kernel_shape, dtype, threads, memory_limit=None):
+    """The cheapest `Tiling` by the cost model whose working memory fits.
+
+    ``memory_limit`` (bytes) defaults to MEMORY_FRACTION of the input and
+    output of this correlation, or MEMORY_FLOOR.
+    """
+    dtype = work_dtype(dtype)
+    out_shape = tuple(max(o, 1) for o in out_shape)
+    kernel_shape = tuple(max(k, 1) for k in kernel_shape)
+    if memory_limit is None:
+        inputs = math.prod(o + k - 1 for o, k in zip(out_shape, kernel_shape))
+        memory_limit = max(MEMORY_FLOOR,
+                           MEMORY_FRACTION * (inputs + math.prod(out_shape)) * dtype.itemsize)
+    grids = np.meshgrid(*[_candidate_lengths(o, k) for o, k in zip(out_shape, kernel_shape)],
+                        indexing="ij")
+    lengths = [g.reshape(-1).astype(np.float64) for g in grids]
+    counts = [np.ceil(o / (length - k + 1)) for o, k, length in zip(out_shape, kernel_shape,
+                                                                      lengths)]
+    points = np.prod(lengths, axis=0)
+    transformed = np.prod([length for length, k in zip(lengths, kernel_shape) if k > 1]
+                          or [np.ones_like(points)], axis=0)
+    tiles = np.prod(counts, axis=0)
+    fft = _constant(FFT_SECONDS_PER_NLOGN, dtype) * points * np.log2(np.maximum(transformed, 2))
+    fft = np.where(points * dtype.itemsize > CACHED_BYTES, LARGE_FACTOR * fft, fft)
+    tile = TILE_SECONDS + fft
+    parallel = np.minimum(tiles, threads)
+    # The kernel's spectrum: one forward transform, not repeated along batch axes.
+    spectrum_seconds = (_constant(FFT_SECONDS_PER_NLOGN, dtype) / 2 * transformed
+                        * np.log2(np.maximum(transformed, 2)))
+    seconds = np.where(tiles == 1, tile / threads ** WORKERS_EXPONENT,
+                       np.ceil(tiles / threads) * tile) + spectrum_seconds
+    # Bytes: the kernel's spectrum, and per thread the window, its spectrum
+    # and the inverse transform (in the work type's real or complex points).
+    itemsize = dtype.itemsize
+    spectrum = points * (1 if dtype.kind == "c" else 0.5) * 2 * itemsize
+    working = spectrum + parallel * (points * itemsize + spectrum + points * itemsize)
+    seconds = np.where(working <= memory_limit, seconds, np.inf)
+    best = int(np.argmin(seconds))
+    if not np.isfinite(seconds[best]):
+        best = int(np.argmin(working))
+    fft_shape = tuple(int(length[best]) for length in lengths)
+    return Tiling(fft_shape, tuple(length - k + 1 for length, k in zip(fft_shape, kernel_shape)),
+                  tuple(int(c[best]) for c in counts), float(seconds[best]),
+                  int(working[best]))
+
+
+def tiling_of(out_shape, kernel_shape, fft_shape):
+    """The `Tiling` with transforms of ``fft_shape`` (each at least the kernel's length)."""
+    if any(length < k for length, k in zip(fft_shape, kernel_shape)):
+        raise ValueError(f"fft_shape {fft_shape} is smaller than the kernel {kernel_shape}")
+    tile_shape = tuple(length - k + 1 for length, k in zip(fft_shape, kernel_shape))
+    counts = tuple(-(-o // t) for o, t in zip(out_shape, tile_shape))
+    return Tiling(tuple(fft_shape), tile_shape, counts, math.nan, 0)
+
+
+def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, tiling=None,
+                  out=None):
+    """The correlation of the extended ``image`` with ``kernel`` by FFT, tile by tile.
+
+    ``out_shape`` and ``offsets`` are those of a 'valid' correlation of the
+    extended image (see `extend`); ``boundaries`` holds one boundary code per
+    axis.  Returns ``out`` (a new array of the image's type if None).
     """
     dtype = image.dtype
-    out = np.zeros(out_shape, dtype=dtype)
-    if out.size == 0 or kernel.size == 0:
+    if out is None:
+        out = memory.empty(out_shape, dtype)
+    if out.size == 0:
         return out
-    ext = extend(image, out_shape, kernel.shape, offsets, boundary, fill)
-    if dtype.kind in "iu":
-        ext = ext.astype(np.float64)
-        kernel = kernel.astype(np.float64)
-    flipped = kernel[::-1, ::-1]
-    complex_input = dtype.kind == "c"
-    shape = [scipy.fft.next_fast_len(n, real=not complex_input) for n in ext.shape]
-    if complex_input:
-        spectrum = scipy.fft.fft2(ext, shape, workers=workers)
-        spectrum *= scipy.fft.fft2(flipped, shape, workers=workers)
-        full = scipy.fft.ifft2(spectrum, shape, workers=workers, overwrite_x=True)
+    if kernel.size == 0:
+        out[...] = 0
+        return out
+    work = work_dtype(dtype)
+    if tiling is None:
+        tiling = choose_tiling(tuple(out_shape), kernel.shape, work, threads)
+    # Axes the kernel does not reach are batches of independent lines
+    # (a kernel reaching none is transformed along the last).
+    transformed = tuple(a for a, k in enumerate(kernel.shape) if k > 1) or (kernel.ndim - 1,)
+    lengths = [tiling.fft_shape[a] for a in transformed]
+    if work.kind == "c":
+        forward, inverse = scipy.fft.fftn, scipy.fft.ifftn
     else:
-        spectrum = scipy.fft.rfft2(ext, shape, workers=workers)
-        spectrum *= scipy.fft.rfft2(flipped, shape, workers=workers)
-        full = scipy.fft.irfft2(spectrum, shape, workers=workers, overwrite_x=True)
-    kh, kw = kernel.shape
-    valid = full[kh - 1 : kh - 1 + out_shape[0], kw - 1 : kw - 1 + out_shape[1]]
-    if dtype.kind in "iu":
-        valid = np.around(valid)
-    out[...] = valid
+        forward, inverse = scipy.fft.rfftn, scipy.fft.irfftn
+    flipped = kernel[(slice(None, None, -1),) * kernel.ndim].astype(work)
+    spectrum = forward(flipped, lengths, axes=transformed, workers=threads)
+    axes = [_Axis(start, n, boundary) for start, n, boundary
+            in zip(offsets, image.shape, boundaries)]
+    fill = np.asarray(fill).astype(work)
+    round_result = dtype.kind in "iub"
+
+    def run(position, workers):
+        starts = [i * t for i, t in zip(position, tiling.tile_shape)]
+        sizes = [min(t, o - s) for t, o, s in zip(tiling.tile_shape, out_shape, starts)]
+        window = _gather(image, [axis.segment(s, n + k - 1) for axis, s, n, k
+                                 in zip(axes, starts, sizes, kernel.shape)], fill)
+        window = window.astype(work, copy=False)
+        product = forward(window, lengths, axes=transformed, workers=workers)
+        product *= spectrum
+        full = inverse(product, lengths, axes=transformed, workers=workers, overwrite_x=True)
+        kept = full[tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, sizes))]
+        target = out[tuple(slice(s, s + n) for s, n in zip(starts, sizes))]
+        if round_result:
+            kept = np.around(kept)
+        np.copyto(target, kept, casting="unsafe")
+
+    positions = list(itertools.product(*[range(c) for c in tiling.counts]))
+    if len(positions) == 1 or threads == 1:
+        for position in positions:
+            run(position, threads)
+    else:
+        with ThreadPoolExecutor(min(threads, len(positions))) as pool:
+            list(pool.map(lambda position: run(position, 1), positions))
     return out
-
-
-# Cost model: one-thread seconds per unit of work, measured on the reference
-# machine class (2-core Xeon, AVX2 kernels) over images 256^2 to 2048^2 and
-# kernels 7 to 31.  Direct work is multiply-adds; FFT work is N log2 N for each
-# of the three transforms of the N-point padded image.  Complex direct runs
-# four real passes.  The crossover this gives for 2048^2 'same' is about 29x29
-# in float64 and 27x27 in float32.
-DIRECT_SECONDS_PER_MAC = {
-    np.dtype(np.float32): 0.045e-9, np.dtype(np.float64): 0.09e-9,
-    np.dtype(np.complex64): 0.18e-9, np.dtype(np.complex128): 0.36e-9,
-}
-DIRECT_SECONDS_PER_MAC_OTHER = 1.0e-9
-FFT_SECONDS_PER_NLOGN = {
-    np.dtype(np.float32): 0.39e-9, np.dtype(np.float64): 0.9e-9,
-    np.dtype(np.complex64): 0.8e-9, np.dtype(np.complex128): 1.8e-9,
-}
-FFT_SECONDS_PER_NLOGN_OTHER = 5.0e-9
-
-
-def prefer_fft(dtype, out_shape, kernel_shape, threads):
-    """True when the FFT path is expected to beat the direct kernels."""
-    if dtype.kind in "iu":
-        # The direct path is exact; scipy's auto choice also avoids FFTs for
-        # integers whose sums could lose precision in float64.
-        return False
-    macs = math.prod(out_shape) * math.prod(kernel_shape)
-    if macs == 0:
-        return False
-    ext = [o + k - 1 for o, k in zip(out_shape, kernel_shape)]
-    n = math.prod(scipy.fft.next_fast_len(e, real=True) for e in ext)
-    direct = macs * DIRECT_SECONDS_PER_MAC.get(dtype, DIRECT_SECONDS_PER_MAC_OTHER) / threads
-    fft = 3 * n * math.log2(max(n, 2)) * FFT_SECONDS_PER_NLOGN.get(dtype, FFT_SECONDS_PER_NLOGN_OTHER)
-    # The direct kernels scale with the threads; scipy.fft's workers less so.
-    return fft / threads ** 0.7 < direct

@@ -8,10 +8,13 @@ Passes are computed in the output's floating type, so the choice only changes
 rounding; integer outputs never get here (they are computed in scipy's order,
 see ``cyconv/ndimage.py``).
 """
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from cyconv._fft import choose_tiling
 
 # scipy.ndimage leaves out weights no larger than this (NI_Correlate).
 WEIGHT_EPSILON = np.finfo(np.float64).eps
@@ -60,15 +63,22 @@ class Pass:
 
 @dataclass(frozen=True)
 class FilterPlan:
-    """The passes a correlation runs as, and why: ``method`` is 'dense' or 'separable'."""
+    """How a correlation runs, and why.
+
+    ``method`` is 'dense' (the tiled kernels, every tap), 'separable' (one
+    pass per axis of a rank-1 kernel) or 'fft' (`cyconv._fft.fft_correlate`
+    with ``tiling``).  Print it to see the choice and the costs behind it.
+    """
 
     method: str
     passes: tuple
     reason: str
+    tiling: object = None
 
     def __str__(self):
         shapes = ", ".join("x".join(map(str, p.weights.shape)) for p in self.passes)
-        return f"{self.method} ({shapes}): {self.reason}"
+        how = f", {self.tiling}" if self.tiling is not None else ""
+        return f"{self.method} ({shapes}{how}): {self.reason}"
 
 
 def significant(weights):
@@ -123,45 +133,70 @@ def prefer_running_sum(dtype, size, inner):
 
 def _cost(dtype, elements, taps_per_pass):
     dtype = np.dtype(dtype)
+    planes = 4 if dtype.kind == "c" else 1
+    if dtype.kind == "c":
+        dtype = np.dtype(np.float32) if dtype == np.complex64 else np.dtype(np.float64)
     per_pass = PASS_SECONDS.get(dtype, PASS_SECONDS[np.dtype(np.float64)])
     per_tap = TAP_SECONDS.get(dtype, TAP_SECONDS[np.dtype(np.float64)])
-    return elements * sum(per_pass + per_tap * taps for taps in taps_per_pass)
+    return planes * elements * sum(per_pass + per_tap * taps for taps in taps_per_pass)
 
 
-def plan_correlate(weights, input_shape, dtype, finite=None):
-    """The plan of a correlation of data of ``input_shape`` and ``dtype`` with ``weights``.
+def _seconds(value):
+    return f"{value * 1e3:.3g} ms"
+
+
+def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=False,
+                   split_needs_finite=False):
+    """The plan of a correlation with ``weights`` giving ``out_shape`` outputs of ``dtype``.
 
     ``weights`` has one axis per data axis (size 1 where the filter does not
-    reach) and holds only significant weights (see `significant`).  The cost
-    model is consulted first, from the shapes alone, so that small kernels
-    are not factored at all.  Passes would propagate a NaN or inf that a zero
-    weight of the dense kernel leaves out (as scipy does), so a kernel with
-    zeros is split only when ``finite`` (a callable saying whether the data
-    are all finite) allows it.
+    reach) and holds only significant weights (see `significant`).  The
+    candidates are costed from the shapes alone, cheapest first, and a
+    candidate's conditions are checked only when it is the cheapest: a
+    rank-1 factorisation, and for passes over zero weights (which would
+    propagate a NaN or inf that the dense kernel leaves out, as scipy does)
+    or for an FFT (which spreads one over everything), finite data as
+    ``finite`` (a callable) says.  ``fft`` allows the FFT (floating data);
+    ``split_needs_finite`` asks finite data of every split.
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    dense = (Pass(weights),)
+    weights = np.asarray(weights)
+    weights = weights if weights.dtype.kind == "c" else weights.astype(np.float64)
+    dtype = np.dtype(dtype)
+    elements = math.prod(out_shape)
     lengths = [n for n in weights.shape if n > 1]
-    if len(lengths) < 2:
-        return FilterPlan("dense", dense, "the kernel spans at most one axis")
-    elements = math.prod(input_shape)
-    dense_cost = _cost(dtype, elements, [weights.size])
-    split_cost = _cost(dtype, elements, lengths)
-    if split_cost >= dense_cost:
-        return FilterPlan("dense", dense,
-                          f"{len(lengths)} passes would cost more than one "
-                          f"({split_cost:.3g} s against {dense_cost:.3g} s)")
-    factors = rank1_factors(weights)
-    if factors is None:
-        return FilterPlan("dense", dense, "the kernel is not rank 1")
-    if (weights == 0).any() and not (finite is not None and finite()):
-        return FilterPlan("dense", dense,
-                          "rank 1, but zero weights must leave out the NaN and inf they meet")
-    passes = []
-    for axis, factor in factors:
-        shape = [1] * weights.ndim
-        shape[axis] = factor.size
-        passes.append(Pass(factor.reshape(shape)))
-    return FilterPlan("separable", tuple(passes),
-                      f"rank 1: {len(passes)} passes cost {split_cost:.3g} s against "
-                      f"{dense_cost:.3g} s dense")
+    costs = {"dense": _cost(dtype, elements, [weights.size]) / threads}
+    if len(lengths) >= 2 and dtype in PASS_SECONDS:
+        costs["separable"] = _cost(dtype, elements, lengths) / threads
+    tiling = None
+    if fft and elements:
+        tiling = choose_tiling(tuple(out_shape), weights.shape, dtype, threads)
+        costs["fft"] = tiling.seconds
+    is_finite = functools.cache(lambda: finite is not None and finite())
+    refused = []
+    for method in sorted(costs, key=costs.get):
+        others = ", ".join(f"{name} {_seconds(costs[name])}" for name in costs
+                           if name != method)
+        reason = f"{_seconds(costs[method])}" + (f" against {others}" if others else "")
+        if refused:
+            reason += "; " + "; ".join(refused)
+        if method == "dense":
+            return FilterPlan("dense", (Pass(weights),), reason)
+        if method == "fft":
+            if is_finite():
+                return FilterPlan("fft", (Pass(weights),), reason, tiling)
+            refused.append("fft refused: the data hold NaN or inf, which it would spread")
+            continue
+        factors = rank1_factors(weights)
+        if factors is None:
+            refused.append("separable refused: the kernel is not rank 1")
+            continue
+        if ((split_needs_finite or (weights == 0).any())) and not is_finite():
+            refused.append("separable refused: the passes would spread the NaN or inf "
+                           "that the dense sum keeps to its windows")
+            continue
+        passes = []
+        for axis, factor in factors:
+            shape = [1] * weights.ndim
+            shape[axis] = factor.size
+            passes.append(Pass(factor.reshape(shape)))
+        return FilterPlan("separable", tuple(passes), reason)

@@ -48,7 +48,8 @@ import numpy as np
 
 from cyconv import _filter_plan, _simd
 from cyconv._config import resolve_workers
-from cyconv._fft import FILL, MIRROR, NEAREST, SYMM, WRAP
+from cyconv._correlate import direct_correlate
+from cyconv._fft import FILL, MIRROR, NEAREST, SYMM, WRAP, extend, fft_correlate
 from cyconv._kernels import correlate as _baseline_kernels
 from cyconv._kernels import memory
 from cyconv._validation import all_finite
@@ -259,24 +260,19 @@ def _correlate_dense(kernels, source, weights, offsets, modes, fill, target, thr
         (1,) * pad + weights.shape)
     kernel_planes, kernel_shape = _planes(kernel)
     target_planes, _ = _planes(target)
+    if kernels is _simd.correlate_kernels and planes.shape[0] == kernel_planes.shape[0] == 1 \
+            and 1 in kernel_shape[-2:]:
+        # Long signals and narrow columns have their own routes (see
+        # cyconv._correlate); the axis the kernel does not reach reads no
+        # extension, so the other axis's mode serves both.
+        mode = modes[-1] if kernel_shape[-2] == 1 else modes[-2]
+        direct_correlate(planes[0], kernel_planes[0], shape[-2:], ((0,) * pad + tuple(offsets))[-2:],
+                     mode, fill, threads, out=target_planes[0])
+        return
     kernels.correlate[_KERNEL_TYPE[source.dtype]](
         planes, kernel_planes, target_planes, shape, shape, kernel_shape,
         (0,) * pad + tuple(offsets), (FILL,) * pad + tuple(modes),
         np.full(1, fill, dtype=source.dtype), threads)
-
-
-def _extended(source, step):
-    """The input extended by ``step``'s modes to every position its windows read."""
-    extended = source
-    for axis in range(source.ndim):
-        count = source.shape[axis] + step.weights.shape[axis] - 1
-        index = _simd.line_kernels.source_indices(step.offsets[axis], count,
-                                                  source.shape[axis], step.modes[axis])
-        extended = np.take(extended, np.maximum(index, 0), axis=axis)
-        fill_at = [slice(None)] * source.ndim
-        fill_at[axis] = index < 0
-        extended[tuple(fill_at)] = step.fill
-    return extended
 
 
 def _dense_leaving_out_zeros(source, step):
@@ -285,7 +281,8 @@ def _dense_leaving_out_zeros(source, step):
     Used where the data hold NaN or inf and the kernel has zero weights:
     scipy never multiplies those, the tiled kernels multiply every tap.
     """
-    extended = _extended(np.asarray(source, dtype=np.float64), step)
+    extended = extend(np.asarray(source, dtype=np.float64), source.shape, step.weights.shape,
+                      step.offsets, step.modes, step.fill)
     total = np.zeros(source.shape, dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         for index in zip(*np.nonzero(step.weights)):
@@ -371,6 +368,16 @@ class _Dense(NamedTuple):
         return axes[0] if len(axes) == 1 else None
 
 
+class _FFT(NamedTuple):
+    """A dense pass computed by FFT, tile by tile (`cyconv._fft.fft_correlate`)."""
+
+    weights: np.ndarray
+    offsets: tuple
+    modes: tuple
+    fill: float
+    tiling: object
+
+
 class _Fused(NamedTuple):
     """A pass along the rows and one along the columns, a block of rows at a time."""
 
@@ -378,7 +385,7 @@ class _Fused(NamedTuple):
     columns: _Dense
 
 
-def _fast_passes(steps, source, dtype):
+def _fast_passes(steps, source, dtype, threads):
     """The steps as `_Dense` passes of the tiled kernels, `_Step` running sums, `_Fused` pairs.
 
     A dense step with a rank-1 kernel may split into one pass per axis (its
@@ -402,7 +409,12 @@ def _fast_passes(steps, source, dtype):
             passes.append(_Dense(step.weights, step.offsets, step.modes, step.fill))
         else:
             plan = _filter_plan.plan_correlate(step.weights, source.shape, dtype,
+                                               threads=threads, fft=True,
                                                finite=lambda: all_finite(source))
+            if plan.method == "fft":
+                passes.append(_FFT(step.weights, step.offsets, step.modes, step.fill,
+                                   plan.tiling))
+                continue
             fill = step.fill
             for part in plan.passes:
                 offsets = tuple(offset if n > 1 else 0
@@ -441,7 +453,7 @@ def _run_fast(source, steps, output, threads):
     """
     dtype = output.dtype.newbyteorder("=")
     source = np.ascontiguousarray(source, dtype=dtype)
-    passes = _fast_passes(steps, source, dtype)
+    passes = _fast_passes(steps, source, dtype, threads)
     # Uniform steps kept as running sums stay `_Step` entries; the others are taps now.
     tiled_uniform = (sum(step.kind == "uniform" for step in steps)
                      > sum(isinstance(entry, _Step) for entry in passes))
@@ -460,6 +472,9 @@ def _run_fast(source, steps, output, threads):
             _line_pass(source, entry, target, threads)
         elif isinstance(entry, _Fused):
             _correlate_fused(source, entry, target, threads)
+        elif isinstance(entry, _FFT):
+            fft_correlate(source, entry.weights.astype(dtype), source.shape, entry.offsets,
+                          entry.modes, entry.fill, threads, entry.tiling, out=target)
         else:
             _correlate_dense(kernels, source, *entry, target, threads)
         source = target
