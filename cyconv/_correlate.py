@@ -276,10 +276,10 @@ def _plan(method, image, kernel, fill, boundary, out_shape, threads, small):
     if method == "direct" or (method == "auto" and small):
         reason = "asked for" if method == "direct" else \
             f"fewer than {PARALLEL_MIN_MACS} multiply-adds"
-        return _filter_plan.FilterPlan("dense", whole, reason)
+        return _filter_plan.FilterPlan("dense", whole, (reason,))
     if method == "fft":
         tiling = choose_tiling(out_shape, kernel.shape, dtype, threads)
-        return _filter_plan.FilterPlan("fft", whole, "asked for", tiling)
+        return _filter_plan.FilterPlan("fft", whole, ("asked for",), tiling)
     # An FFT spreads one NaN or inf over the whole output, and passes spread
     # it differently from the dense sum (inf - inf meets in another order),
     # where scipy keeps it to the windows that contain it.  Integers stay

@@ -8,7 +8,6 @@ Passes are computed in the output's floating type, so the choice only changes
 rounding; integer outputs never get here (they are computed in scipy's order,
 see ``cyconv/ndimage.py``).
 """
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -67,13 +66,26 @@ class FilterPlan:
 
     ``method`` is 'dense' (the tiled kernels, every tap), 'separable' (one
     pass per axis of a rank-1 kernel) or 'fft' (`cyconv._fft.fft_correlate`
-    with ``tiling``).  Print it to see the choice and the costs behind it.
+    with ``tiling``).  ``costs`` holds the cost model's seconds for each
+    candidate (empty when the method was asked for) and ``notes`` what else
+    decided it; ``reason`` puts them in words.
     """
 
     method: str
     passes: tuple
-    reason: str
+    notes: tuple = ()
     tiling: object = None
+    costs: dict = field(default_factory=dict)
+
+    @property
+    def reason(self):
+        words = []
+        if self.costs:
+            others = ", ".join(f"{name} {_seconds(cost)}" for name, cost in self.costs.items()
+                               if name != self.method)
+            words.append(_seconds(self.costs[self.method]) + (f" against {others}" if others
+                                                              else ""))
+        return "; ".join(words + list(self.notes))
 
     def __str__(self):
         shapes = ", ".join("x".join(map(str, p.weights.shape)) for p in self.passes)
@@ -171,19 +183,20 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
     if fft and elements:
         tiling = choose_tiling(tuple(out_shape), weights.shape, dtype, threads)
         costs["fft"] = tiling.seconds
-    is_finite = functools.cache(lambda: finite is not None and finite())
+    finite_data = []
+
+    def is_finite():
+        if not finite_data:
+            finite_data.append(finite is not None and finite())
+        return finite_data[0]
+
     refused = []
     for method in sorted(costs, key=costs.get):
-        others = ", ".join(f"{name} {_seconds(costs[name])}" for name in costs
-                           if name != method)
-        reason = f"{_seconds(costs[method])}" + (f" against {others}" if others else "")
-        if refused:
-            reason += "; " + "; ".join(refused)
         if method == "dense":
-            return FilterPlan("dense", (Pass(weights),), reason)
+            return FilterPlan("dense", (Pass(weights),), tuple(refused), costs=costs)
         if method == "fft":
             if is_finite():
-                return FilterPlan("fft", (Pass(weights),), reason, tiling)
+                return FilterPlan("fft", (Pass(weights),), tuple(refused), tiling, costs)
             refused.append("fft refused: the data hold NaN or inf, which it would spread")
             continue
         factors = rank1_factors(weights)
@@ -199,4 +212,4 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
             shape = [1] * weights.ndim
             shape[axis] = factor.size
             passes.append(Pass(factor.reshape(shape)))
-        return FilterPlan("separable", tuple(passes), reason)
+        return FilterPlan("separable", tuple(passes), tuple(refused), costs=costs)
