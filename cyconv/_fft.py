@@ -133,8 +133,8 @@ LARGE_FACTOR = 1.5
 WORKERS_EXPONENT = 0.7
 # The working memory of the tiles (the kernel's spectrum and, per thread, a
 # gathered window, its spectrum and its inverse) may reach this fraction of
-# input + output, or MEMORY_FLOOR bytes when that is larger, so that peak
-# memory stays within 1.5x (input + output) however large the kernel.
+# input + output, so that peak memory stays within 1.5x (input + output)
+# however large the kernel; small calls may use MEMORY_FLOOR bytes instead.
 MEMORY_FRACTION = 0.5
 MEMORY_FLOOR = 32 << 20
 # Transform lengths tried per axis (the rest of the 5-smooth lengths differ
@@ -214,7 +214,8 @@ def choose_tiling(out_shape, kernel_shape, dtype, threads, memory_limit=None):
     """The cheapest `Tiling` by the cost model whose working memory fits.
 
     ``memory_limit`` (bytes) defaults to MEMORY_FRACTION of the input and
-    output of this correlation, or MEMORY_FLOOR.
+    output of this correlation, or MEMORY_FLOOR.  The tiling's ``seconds``
+    are the model's time on ``threads``.
     """
     dtype = work_dtype(dtype)
     out_shape = tuple(max(o, 1) for o in out_shape)
@@ -246,9 +247,11 @@ def choose_tiling(out_shape, kernel_shape, dtype, threads, memory_limit=None):
     itemsize = dtype.itemsize
     spectrum = points * (1 if dtype.kind == "c" else 0.5) * 2 * itemsize
     working = spectrum + parallel * (points * itemsize + spectrum + points * itemsize)
-    seconds = np.where(working <= memory_limit, seconds, np.inf)
-    best = int(np.argmin(seconds))
-    if not np.isfinite(seconds[best]):
+    # Chosen by its one-thread cost, so that the tiles (and the result's
+    # rounding) do not depend on ``threads`` unless memory binds.
+    one_thread = np.where(working <= memory_limit, tiles * tile + spectrum_seconds, np.inf)
+    best = int(np.argmin(one_thread))
+    if not np.isfinite(one_thread[best]):
         best = int(np.argmin(working))
     fft_shape = tuple(int(length[best]) for length in lengths)
     return Tiling(fft_shape, tuple(length - k + 1 for length, k in zip(fft_shape, kernel_shape)),
@@ -288,10 +291,18 @@ def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, 
     # (a kernel reaching none is transformed along the last).
     transformed = tuple(a for a, k in enumerate(kernel.shape) if k > 1) or (kernel.ndim - 1,)
     lengths = [tiling.fft_shape[a] for a in transformed]
-    if work.kind == "c":
-        forward, inverse = scipy.fft.fftn, scipy.fft.ifftn
-    else:
-        forward, inverse = scipy.fft.rfftn, scipy.fft.irfftn
+    def inverse(product, workers):
+        if work.kind == "c":
+            return scipy.fft.ifftn(product, lengths, axes=transformed, workers=workers,
+                                   overwrite_x=True)
+        # The leading axes in place, then the real axis: irfftn would
+        # allocate a second spectrum-sized buffer (which tracemalloc misses).
+        if len(transformed) > 1:
+            product = scipy.fft.ifftn(product, lengths[:-1], axes=transformed[:-1],
+                                      workers=workers, overwrite_x=True)
+        return scipy.fft.irfft(product, lengths[-1], axis=transformed[-1], workers=workers)
+
+    forward = scipy.fft.fftn if work.kind == "c" else scipy.fft.rfftn
     flipped = kernel[(slice(None, None, -1),) * kernel.ndim].astype(work)
     spectrum = forward(flipped, lengths, axes=transformed, workers=threads)
     axes = [_Axis(start, n, boundary) for start, n, boundary
@@ -307,7 +318,7 @@ def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, 
         window = window.astype(work, copy=False)
         product = forward(window, lengths, axes=transformed, workers=workers)
         product *= spectrum
-        full = inverse(product, lengths, axes=transformed, workers=workers, overwrite_x=True)
+        full = inverse(product, workers)
         kept = full[tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, sizes))]
         target = out[tuple(slice(s, s + n) for s, n in zip(starts, sizes))]
         if round_result:

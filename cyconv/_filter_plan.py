@@ -101,12 +101,13 @@ def significant(weights):
     return weights
 
 
-def rank1_factors(weights):
+def rank1_factors(weights, epsilon=WEIGHT_EPSILON):
     """The 1-D factors of a rank-1 kernel, one per axis longer than 1, or None.
 
     Each factor is the line of the kernel through its largest weight, all but
     the first divided by that weight, so that their outer product is the
-    kernel; None unless it reproduces every weight within the tolerance.
+    kernel; None unless it reproduces every weight within RANK1_TOLERANCE_STEPS
+    rounding steps ``epsilon`` of the largest weight.
     """
     axes = [a for a, n in enumerate(weights.shape) if n > 1]
     if len(axes) < 2 or not np.isfinite(weights).all():
@@ -125,7 +126,7 @@ def rank1_factors(weights):
     for factor in factors[1:]:
         product = np.multiply.outer(product, factor)
     error = np.abs(product - weights.reshape([weights.shape[a] for a in axes])).max()
-    if error > RANK1_TOLERANCE_STEPS * WEIGHT_EPSILON * abs(pivot):
+    if error > RANK1_TOLERANCE_STEPS * epsilon * abs(pivot):
         return None
     return [(axis, factor) for axis, factor in zip(axes, factors)]
 
@@ -199,7 +200,10 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
                 return FilterPlan("fft", (Pass(weights),), tuple(refused), tiling, costs)
             refused.append("fft refused: the data hold NaN or inf, which it would spread")
             continue
-        factors = rank1_factors(weights)
+        # Rounding steps of the type the passes compute in: a float32
+        # Gaussian is rank 1 to float32's precision, not to float64's.
+        factors = rank1_factors(weights, np.finfo(dtype).eps if dtype == np.float32
+                                else WEIGHT_EPSILON)
         if factors is None:
             refused.append("separable refused: the kernel is not rank 1")
             continue

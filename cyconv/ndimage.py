@@ -291,6 +291,11 @@ def _dense_leaving_out_zeros(source, step):
     return total
 
 
+def _finite(source, steps):
+    """Whether ``source`` and the value beyond its edges in ``steps`` are all finite."""
+    return all_finite(*[step.fill for step in steps if FILL in step.modes], source)
+
+
 def _has_zero_weights(step):
     return step.kind == "dense" and (step.weights == 0).any()
 
@@ -343,7 +348,7 @@ def _run_exact(source, steps, output, threads):
     result = memory.empty(output.shape, np.float64)
     for step in steps:
         values = np.ascontiguousarray(source, dtype=np.float64)
-        if _has_zero_weights(step) and not all_finite(values):
+        if _has_zero_weights(step) and not _finite(values, [step]):
             result[...] = _dense_leaving_out_zeros(values, step)
         elif step.kind == "dense":
             _correlate_dense(_baseline_kernels, values, step.weights, step.offsets, step.modes,
@@ -410,7 +415,7 @@ def _fast_passes(steps, source, dtype, threads):
         else:
             plan = _filter_plan.plan_correlate(step.weights, source.shape, dtype,
                                                threads=threads, fft=True,
-                                               finite=lambda: all_finite(source))
+                                               finite=lambda: _finite(source, [step]))
             if plan.method == "fft":
                 passes.append(_FFT(step.weights, step.offsets, step.modes, step.fill,
                                    plan.tiling))
@@ -458,7 +463,7 @@ def _run_fast(source, steps, output, threads):
     tiled_uniform = (sum(step.kind == "uniform" for step in steps)
                      > sum(isinstance(entry, _Step) for entry in passes))
     if (any(_has_zero_weights(step) for step in steps) or tiled_uniform) and \
-            not all_finite(source):
+            not _finite(source, steps):
         _run_exact(source, steps, output, threads)
         return
     direct = (output.dtype == dtype and output.flags.c_contiguous

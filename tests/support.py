@@ -74,3 +74,18 @@ def with_layout(array, layout):
     if layout == "list":
         return array.tolist()
     return array
+
+
+def random_array(rng, shape, dtype):
+    """Small integers (sums stay far from overflow), booleans, or normal deviates."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) > 0.5
+    if dtype.kind == "u":
+        return rng.integers(0, 20, size=shape, endpoint=True).astype(dtype)
+    if dtype.kind == "i":
+        return rng.integers(-20, 20, size=shape, endpoint=True).astype(dtype)
+    values = rng.standard_normal(shape)
+    if dtype.kind == "c":
+        values = values + 1j * rng.standard_normal(shape)
+    return values.astype(dtype)

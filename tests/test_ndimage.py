@@ -22,7 +22,7 @@ from reference import (
     ndimage_correlate,
     ndimage_gaussian_kernel,
 )
-from support import outcome, with_layout
+from support import outcome, random_array, with_layout
 
 MODES = NDIMAGE_MODES
 FUNCTIONS = ["correlate", "convolve", "correlate1d", "convolve1d", "uniform_filter",
@@ -38,21 +38,6 @@ SIGNATURES = {name: inspect.signature(getattr(ndi, name)) for name in FUNCTIONS}
 
 def dtype_id(dtype):
     return np.dtype(dtype).name
-
-
-def random_array(rng, shape, dtype):
-    """Small integers (sums stay far from overflow), booleans, or normal deviates."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "b":
-        return rng.random(shape) > 0.5
-    if dtype.kind == "u":
-        return rng.integers(0, 20, size=shape, endpoint=True).astype(dtype)
-    if dtype.kind == "i":
-        return rng.integers(-20, 20, size=shape, endpoint=True).astype(dtype)
-    values = rng.standard_normal(shape)
-    if dtype.kind == "c":
-        values = values + 1j * rng.standard_normal(shape)
-    return values.astype(dtype)
 
 
 def fresh(value):
