@@ -325,6 +325,7 @@ def _prepare(in1, in2, mode, boundary, fillvalue, method, workers, convolve):
     if small:
         threads = 1
     plan = _plan(method, image, kernel, fill, boundary, out_shape, threads, small)
+    threads = plan.threads or threads
     return _Call(image, kernel, fill, boundary, out_shape, offsets, threads, swapped, plan)
 
 

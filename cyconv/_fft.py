@@ -113,24 +113,34 @@ def _take(view, axis, indices, low, fill):
 
 
 # The cost model, one thread, measured by benchmarks/bench_large_kernels.py
-# --calibrate on the reference machine (AMD EPYC, 2 cores), tiles of 64^2 to
-# whole 2160^2 transforms of 2048^2 images with 15x15 and 63x63 kernels:
+# --calibrate on the reference machine (AMD EPYC, 2 cores): tiles of 64^2 to
+# 1024^2 over 2048^2 images with 15x15 and 63x63 kernels, fitted within 15 %.
 # TILE_SECONDS is the fixed cost of one tile (the Python, numpy and scipy.fft
-# calls around its two transforms: 1681 tiles of 64^2 cost 190 ms, of
-# which the transforms are 50-80 ms), FFT_SECONDS_PER_NLOGN the forward and
-# inverse transforms' cost per point and log2 of the transformed points, in
-# the work type (256^2 to 1024^2 tiles: 0.6-0.76 ns in float32, 0.9-1.27 ns
-# in float64).  Transforms larger than CACHED_BYTES run LARGE_FACTOR slower
-# (out of cache, and their fresh pages fault in: a whole 2160^2 transform
-# costs 1.2-1.5 times the tiles' rate).
-TILE_SECONDS = 70e-6
-FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.65e-9, np.dtype(np.float64): 1.1e-9,
-                         np.dtype(np.complex64): 1.3e-9, np.dtype(np.complex128): 2.2e-9}
+# calls around its two transforms: 35-40 us), FFT_SECONDS_PER_NLOGN the
+# forward and inverse transforms' cost per point and log2 of the transformed
+# points.  Tiles larger than CACHED_BYTES run LARGE_FACTOR slower (8192^2
+# float32 with 101x101, per point and log2: 1024^2 and 1024x2048 tiles alike,
+# 2048^2 tiles 1.3x slower), and one transform of the whole image 1.3-1.8x
+# (512^2 to 4096^2 images with a 31x31 kernel; WHOLE_FACTOR): each of its
+# passes strides over the whole image, and its buffers are fresh pages.
+TILE_SECONDS = 38e-6
+FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.37e-9, np.dtype(np.float64): 0.55e-9,
+                         np.dtype(np.complex64): 0.66e-9, np.dtype(np.complex128): 1.33e-9}
 CACHED_BYTES = 8 << 20
-LARGE_FACTOR = 1.5
+# The calibration's lengths are powers of 2; each factor 3 or 5 of a length
+# adds this much to the cost of its axis (8192^2 float32 with 101x101: 1024^2
+# tiles 814 ms, 1000^2 1090, 768^2 1016, 640^2 1103, 512^2 983).
+ODD_FACTOR_PENALTY = {3: 0.1, 5: 0.12}
+LARGE_FACTOR = 1.3
+WHOLE_FACTOR = 1.6
 # scipy.fft's workers speed one large transform up by threads ** this
 # (measured: 1.6x at 2 threads on 4096^2); separate tiles scale fully.
 WORKERS_EXPONENT = 0.7
+# Starting more threads, on this shared machine class: a 64x64 image's
+# whole transform with a 63x63 kernel took 0.35 ms on one worker and 0.9 ms
+# on two, and the direct kernels on 320x240 float32 with 7x7 0.34 ms on one
+# thread and 1.4 ms on two, each timed after a pause and a warm-up call.
+THREADS_START_SECONDS = 0.5e-3
 # The working memory of the tiles (the kernel's spectrum and, per thread, a
 # gathered window, its spectrum and its inverse) may reach this fraction of
 # input + output, so that peak memory stays within 1.5x (input + output)
@@ -150,6 +160,8 @@ class Tiling(NamedTuple):
     counts: tuple
     seconds: float
     bytes: int
+    # Threads that pay (None: the caller's).
+    threads: object = None
 
     @property
     def tiles(self):
@@ -157,10 +169,11 @@ class Tiling(NamedTuple):
 
     def __str__(self):
         shape = "x".join(map(str, self.fft_shape))
+        on = f" on {self.threads} threads" if self.threads and self.threads > 1 else ""
         if self.tiles == 1:
-            return f"one {shape} transform"
+            return f"one {shape} transform{on}"
         return (f"{self.tiles} tiles of {'x'.join(map(str, self.tile_shape))} outputs, "
-                f"{shape} transforms")
+                f"{shape} transforms{on}")
 
 
 def work_dtype(dtype):
@@ -200,8 +213,22 @@ def _candidate_lengths(out, k):
     lengths = lengths[lengths >= k]
     if lengths.size > LENGTH_CANDIDATES:
         keep = np.unique(np.geomspace(1, lengths.size, LENGTH_CANDIDATES).astype(int) - 1)
-        lengths = lengths[keep]
+        powers = lengths[(lengths & (lengths - 1)) == 0]
+        lengths = np.union1d(lengths[keep], powers)
     return lengths
+
+
+def _log2_weighted(lengths):
+    """log2 of each length, weighted by how much slower its odd factors transform."""
+    weights = np.ones(lengths.shape)
+    remaining = lengths.astype(np.int64)
+    for factor, penalty in ODD_FACTOR_PENALTY.items():
+        divisible = remaining % factor == 0
+        while divisible.any():
+            weights += penalty * divisible
+            remaining = np.where(divisible, remaining // factor, remaining)
+            divisible = remaining % factor == 0
+    return np.log2(np.maximum(lengths, 2)) * weights
 
 
 def _constant(table, dtype):
@@ -230,33 +257,45 @@ def choose_tiling(out_shape, kernel_shape, dtype, threads, memory_limit=None):
     counts = [np.ceil(o / (length - k + 1)) for o, k, length in zip(out_shape, kernel_shape,
                                                                       lengths)]
     points = np.prod(lengths, axis=0)
-    transformed = np.prod([length for length, k in zip(lengths, kernel_shape) if k > 1]
-                          or [np.ones_like(points)], axis=0)
+    transformed_axes = [a for a, k in enumerate(kernel_shape) if k > 1]
+    transformed = np.prod([lengths[a] for a in transformed_axes] or [np.ones_like(points)],
+                          axis=0)
+    log2_points = sum(_log2_weighted(length) for length, k in zip(lengths, kernel_shape)
+                      if k > 1) if transformed_axes else np.ones_like(points)
+    fft = _constant(FFT_SECONDS_PER_NLOGN, dtype) * points * log2_points
     tiles = np.prod(counts, axis=0)
-    fft = _constant(FFT_SECONDS_PER_NLOGN, dtype) * points * np.log2(np.maximum(transformed, 2))
     fft = np.where(points * dtype.itemsize > CACHED_BYTES, LARGE_FACTOR * fft, fft)
+    fft = np.where(tiles == 1, WHOLE_FACTOR * fft, fft)
     tile = TILE_SECONDS + fft
     parallel = np.minimum(tiles, threads)
     # The kernel's spectrum: one forward transform, not repeated along batch axes.
-    spectrum_seconds = (_constant(FFT_SECONDS_PER_NLOGN, dtype) / 2 * transformed
-                        * np.log2(np.maximum(transformed, 2)))
-    seconds = np.where(tiles == 1, tile / threads ** WORKERS_EXPONENT,
-                       np.ceil(tiles / threads) * tile) + spectrum_seconds
+    spectrum_seconds = _constant(FFT_SECONDS_PER_NLOGN, dtype) / 2 * transformed * log2_points
     # Bytes: the kernel's spectrum, and per thread the window, its spectrum
     # and the inverse transform (in the work type's real or complex points).
     itemsize = dtype.itemsize
     spectrum = points * (1 if dtype.kind == "c" else 0.5) * 2 * itemsize
-    working = spectrum + parallel * (points * itemsize + spectrum + points * itemsize)
+    per_tile = points * itemsize + spectrum + points * itemsize
+    working = spectrum + parallel * per_tile
     # Chosen by its one-thread cost, so that the tiles (and the result's
     # rounding) do not depend on ``threads`` unless memory binds.
     one_thread = np.where(working <= memory_limit, tiles * tile + spectrum_seconds, np.inf)
     best = int(np.argmin(one_thread))
     if not np.isfinite(one_thread[best]):
         best = int(np.argmin(working))
+    single = float(tiles[best] * tile[best] + spectrum_seconds[best])
+    # More threads: scipy.fft's workers on one transform, or tiles side by
+    # side, whose Python part (TILE_SECONDS) holds the GIL; either way
+    # starting them costs THREADS_START_SECONDS.
+    if tiles[best] == 1:
+        shared = tile[best] / threads ** WORKERS_EXPONENT
+    else:
+        shared = tiles[best] * TILE_SECONDS + np.ceil(tiles[best] / threads) * fft[best]
+    shared = float(shared + spectrum_seconds[best] + THREADS_START_SECONDS)
+    use = threads if threads > 1 and shared < single else 1
     fft_shape = tuple(int(length[best]) for length in lengths)
     return Tiling(fft_shape, tuple(length - k + 1 for length, k in zip(fft_shape, kernel_shape)),
-                  tuple(int(c[best]) for c in counts), float(seconds[best]),
-                  int(working[best]))
+                  tuple(int(c[best]) for c in counts), shared if use > 1 else single,
+                  int(spectrum[best] + min(use, tiles[best]) * per_tile[best]), use)
 
 
 def tiling_of(out_shape, kernel_shape, fft_shape):
@@ -287,10 +326,13 @@ def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, 
     work = work_dtype(dtype)
     if tiling is None:
         tiling = choose_tiling(tuple(out_shape), kernel.shape, work, threads)
+    if tiling.threads is not None:
+        threads = tiling.threads
     # Axes the kernel does not reach are batches of independent lines
     # (a kernel reaching none is transformed along the last).
     transformed = tuple(a for a, k in enumerate(kernel.shape) if k > 1) or (kernel.ndim - 1,)
     lengths = [tiling.fft_shape[a] for a in transformed]
+
     def inverse(product, workers):
         if work.kind == "c":
             return scipy.fft.ifftn(product, lengths, axes=transformed, workers=workers,

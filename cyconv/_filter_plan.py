@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cyconv._fft import choose_tiling
+from cyconv._fft import THREADS_START_SECONDS, choose_tiling
 
 # scipy.ndimage leaves out weights no larger than this (NI_Correlate).
 WEIGHT_EPSILON = np.finfo(np.float64).eps
@@ -68,7 +68,8 @@ class FilterPlan:
     pass per axis of a rank-1 kernel) or 'fft' (`cyconv._fft.fft_correlate`
     with ``tiling``).  ``costs`` holds the cost model's seconds for each
     candidate (empty when the method was asked for) and ``notes`` what else
-    decided it; ``reason`` puts them in words.
+    decided it; ``reason`` puts them in words.  ``threads`` is how many
+    threads pay for themselves (None: the caller's).
     """
 
     method: str
@@ -76,6 +77,7 @@ class FilterPlan:
     notes: tuple = ()
     tiling: object = None
     costs: dict = field(default_factory=dict)
+    threads: int = None
 
     @property
     def reason(self):
@@ -89,7 +91,8 @@ class FilterPlan:
 
     def __str__(self):
         shapes = ", ".join("x".join(map(str, p.weights.shape)) for p in self.passes)
-        how = f", {self.tiling}" if self.tiling is not None else ""
+        how = f", {self.tiling}" if self.tiling is not None else (
+            f", on {self.threads} threads" if self.threads and self.threads > 1 else "")
         return f"{self.method} ({shapes}{how}): {self.reason}"
 
 
@@ -154,6 +157,12 @@ def _cost(dtype, elements, taps_per_pass):
     return planes * elements * sum(per_pass + per_tap * taps for taps in taps_per_pass)
 
 
+def _on_threads(seconds, threads):
+    """The direct kernels' one-thread ``seconds`` on as many of ``threads`` as pay, and those."""
+    shared = seconds / threads + THREADS_START_SECONDS
+    return (shared, threads) if threads > 1 and shared < seconds else (seconds, 1)
+
+
 def _seconds(value):
     return f"{value * 1e3:.3g} ms"
 
@@ -177,13 +186,16 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
     dtype = np.dtype(dtype)
     elements = math.prod(out_shape)
     lengths = [n for n in weights.shape if n > 1]
-    costs = {"dense": _cost(dtype, elements, [weights.size]) / threads}
+    costs, threads_for = {}, {}
+    costs["dense"], threads_for["dense"] = _on_threads(_cost(dtype, elements, [weights.size]),
+                                                       threads)
     if len(lengths) >= 2 and dtype in PASS_SECONDS:
-        costs["separable"] = _cost(dtype, elements, lengths) / threads
+        costs["separable"], threads_for["separable"] = _on_threads(
+            _cost(dtype, elements, lengths), threads)
     tiling = None
     if fft and elements:
         tiling = choose_tiling(tuple(out_shape), weights.shape, dtype, threads)
-        costs["fft"] = tiling.seconds
+        costs["fft"], threads_for["fft"] = tiling.seconds, tiling.threads
     finite_data = []
 
     def is_finite():
@@ -194,10 +206,12 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
     refused = []
     for method in sorted(costs, key=costs.get):
         if method == "dense":
-            return FilterPlan("dense", (Pass(weights),), tuple(refused), costs=costs)
+            return FilterPlan("dense", (Pass(weights),), tuple(refused), costs=costs,
+                              threads=threads_for["dense"])
         if method == "fft":
             if is_finite():
-                return FilterPlan("fft", (Pass(weights),), tuple(refused), tiling, costs)
+                return FilterPlan("fft", (Pass(weights),), tuple(refused), tiling, costs,
+                                  threads_for["fft"])
             refused.append("fft refused: the data hold NaN or inf, which it would spread")
             continue
         # Rounding steps of the type the passes compute in: a float32
@@ -216,4 +230,5 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
             shape = [1] * weights.ndim
             shape[axis] = factor.size
             passes.append(Pass(factor.reshape(shape)))
-        return FilterPlan("separable", tuple(passes), tuple(refused), costs=costs)
+        return FilterPlan("separable", tuple(passes), tuple(refused), costs=costs,
+                          threads=threads_for["separable"])
