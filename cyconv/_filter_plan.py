@@ -42,6 +42,8 @@ RUNNING_SUM_SECONDS = {
     (np.dtype(np.float32), "columns"): 1.1e-9, (np.dtype(np.float32), "rows"): 2.3e-9,
     (np.dtype(np.float64), "columns"): 1.3e-9, (np.dtype(np.float64), "rows"): 3.0e-9,
 }
+# Trying to factor a new kernel (rank1_factors) on a 7x7 kernel: 17-30 us.
+RANK1_TEST_SECONDS = 25e-6
 # Lines side by side in lines.pyx: with fewer inner columns the lines are rows.
 RUNNING_SUM_COLUMNS = 16
 
@@ -134,6 +136,20 @@ def rank1_factors(weights, epsilon=WEIGHT_EPSILON):
     return [(axis, factor) for axis, factor in zip(axes, factors)]
 
 
+_RANK1_CACHE = {}
+_RANK1_CACHE_SIZE = 64
+
+
+def _cached_rank1_factors(weights, epsilon):
+    """`rank1_factors`, remembered for the last kernels seen (filters repeat their kernel)."""
+    key = (weights.shape, epsilon, weights.tobytes())
+    if key not in _RANK1_CACHE:
+        if len(_RANK1_CACHE) >= _RANK1_CACHE_SIZE:
+            _RANK1_CACHE.pop(next(iter(_RANK1_CACHE)))
+        _RANK1_CACHE[key] = rank1_factors(weights, epsilon)
+    return _RANK1_CACHE[key]
+
+
 def prefer_running_sum(dtype, size, inner):
     """Whether a uniform filter of ``size`` is cheaper as scipy's running sum than as taps.
 
@@ -189,7 +205,11 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
     costs, threads_for = {}, {}
     costs["dense"], threads_for["dense"] = _on_threads(_cost(dtype, elements, [weights.size]),
                                                        threads)
-    if len(lengths) >= 2 and dtype in PASS_SECONDS:
+    # Trying to factor the kernel costs RANK1_TEST_SECONDS: worth it only if
+    # the passes would save more.
+    if len(lengths) >= 2 and dtype in PASS_SECONDS and (
+            costs["dense"] - _on_threads(_cost(dtype, elements, lengths), threads)[0]
+            > RANK1_TEST_SECONDS):
         costs["separable"], threads_for["separable"] = _on_threads(
             _cost(dtype, elements, lengths), threads)
     tiling = None
@@ -216,8 +236,8 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
             continue
         # Rounding steps of the type the passes compute in: a float32
         # Gaussian is rank 1 to float32's precision, not to float64's.
-        factors = rank1_factors(weights, np.finfo(dtype).eps if dtype == np.float32
-                                else WEIGHT_EPSILON)
+        factors = _cached_rank1_factors(weights, np.finfo(dtype).eps if dtype == np.float32
+                                        else WEIGHT_EPSILON)
         if factors is None:
             refused.append("separable refused: the kernel is not rank 1")
             continue
