@@ -127,7 +127,10 @@ TILE_SECONDS = 38e-6
 # Once per call: the kernel's spectrum, index maps, the small input's
 # extension (64x64 float64 with 31x31: 0.15-0.2 ms before the first tile).
 CALL_SECONDS = 150e-6
-FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.37e-9, np.dtype(np.float64): 0.55e-9,
+# (float64's fit, 0.55 ns, chose the FFT over the direct kernels on 2048^2
+# and 4096x1024 images with 15x15 and 31x9 kernels, 1.5x slower: the regret
+# grid's tiles of those sizes ran at 0.62-0.65 ns.)
+FFT_SECONDS_PER_NLOGN = {np.dtype(np.float32): 0.37e-9, np.dtype(np.float64): 0.63e-9,
                          np.dtype(np.complex64): 0.66e-9, np.dtype(np.complex128): 1.33e-9}
 CACHED_BYTES = 8 << 20
 # The calibration's lengths are powers of 2; each factor 3 or 5 of a length
@@ -139,6 +142,10 @@ WHOLE_FACTOR = 1.6
 # scipy.fft's workers speed one large transform up by threads ** this
 # (measured: 1.6x at 2 threads on 4096^2); separate tiles scale fully.
 WORKERS_EXPONENT = 0.7
+# Tiles side by side run threads ** this faster than on one thread (2048^2
+# and 4096x1024 images, kernels 31x31 to 127x127: 1.35-1.76x on 2 threads;
+# their copies and products contend for memory bandwidth).
+TILES_EXPONENT = 0.6
 # Starting more threads, on this shared machine class: a 64x64 image's
 # whole transform with a 63x63 kernel took 0.35 ms on one worker and 0.9 ms
 # on two, and the direct kernels on 320x240 float32 with 7x7 0.34 ms on one
@@ -297,7 +304,8 @@ def choose_tiling(out_shape, kernel_shape, dtype, threads, memory_limit=None):
     if tiles[best] == 1:
         shared = tile[best] / threads ** WORKERS_EXPONENT
     else:
-        shared = tiles[best] * TILE_SECONDS + np.ceil(tiles[best] / threads) * fft[best]
+        shared = (tiles[best] * TILE_SECONDS
+                  + max(tiles[best] / threads ** TILES_EXPONENT, 1.0) * fft[best])
     shared = float(shared + spectrum_seconds[best] + THREADS_START_SECONDS)
     use = threads if threads > 1 and shared < single else 1
     fft_shape = tuple(int(length[best]) for length in lengths)
