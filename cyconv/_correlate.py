@@ -1,4 +1,5 @@
 """correlate2d / convolve2d: scipy.signal's rules, cyconv's kernels."""
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -269,14 +270,21 @@ def check_geometry(name, mode, image_shape, kernel_shape, dtype, boundary, convo
     return out_shape, offsets
 
 
+# The plans that need no costing, shared by every call (without passes:
+# correlate2d_plan adds the kernel's).
+_ASKED_DENSE = _filter_plan.FilterPlan("dense", (), ("asked for",))
+_SMALL_DENSE = _filter_plan.FilterPlan("dense", (), (f"fewer than {PARALLEL_MIN_MACS} "
+                                                     "multiply-adds",))
+
+
 def _plan(method, image, kernel, fill, boundary, out_shape, threads, small):
     """The `FilterPlan` of a correlation of the converted operands."""
     dtype = image.dtype
+    if method == "direct":
+        return _ASKED_DENSE
+    if method == "auto" and small:
+        return _SMALL_DENSE
     whole = (_filter_plan.Pass(kernel),)
-    if method == "direct" or (method == "auto" and small):
-        reason = "asked for" if method == "direct" else \
-            f"fewer than {PARALLEL_MIN_MACS} multiply-adds"
-        return _filter_plan.FilterPlan("dense", whole, (reason,))
     if method == "fft":
         tiling = choose_tiling(out_shape, kernel.shape, dtype, threads)
         return _filter_plan.FilterPlan("fft", whole, ("asked for",), tiling)
@@ -518,7 +526,10 @@ def correlate2d_plan(in1, in2, mode="full", boundary="fill", fillvalue=0, *, con
     >>> plan.method, plan.tiling.tiles > 1
     ('fft', True)
     """
-    return _prepare(in1, in2, mode, boundary, fillvalue, method, workers, convolve).plan
+    call = _prepare(in1, in2, mode, boundary, fillvalue, method, workers, convolve)
+    if not call.plan.passes:
+        return dataclasses.replace(call.plan, passes=(_filter_plan.Pass(call.kernel),))
+    return call.plan
 
 
 correlate2d.__doc__ = correlate2d.__doc__ % _SHARED_PARAMETERS
