@@ -66,16 +66,10 @@ def methods(image, kernel, threads):
     found = {"auto": lambda: cyconv.correlate2d(image, kernel, "same", workers=threads),
              "direct": lambda: cyconv.correlate2d(image, kernel, "same", method="direct",
                                                   workers=threads)}
-    # The tolerance plan_correlate applies: the passes' own rounding steps.
-    factors = _filter_plan.rank1_factors(
-        np.asarray(kernel, np.float64), np.finfo(call.image.dtype).eps
-        if call.image.dtype == np.float32 else _filter_plan.WEIGHT_EPSILON)
+    factors = _filter_plan.rank1_factors(np.asarray(kernel, np.float64),
+                                         _filter_plan.rank1_epsilon(call.image.dtype))
     if factors is not None:
-        passes = []
-        for axis, factor in factors:
-            shape = [1, 1]
-            shape[axis] = factor.size
-            passes.append(factor.reshape(shape))
+        passes = [p.weights for p in _filter_plan.split_passes(factors, 2)]
         found["separable"] = lambda: _correlate._direct_passes(
             call.image, passes, out_shape, offsets, call.boundary, call.fill, call.threads)
     whole = tuple(scipy.fft.next_fast_len(o + k - 1, real=True)

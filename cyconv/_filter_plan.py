@@ -8,6 +8,7 @@ Passes are computed in the output's floating type, so the choice only changes
 rounding; integer outputs never get here (they are computed in scipy's order,
 see ``cyconv/ndimage.py``).
 """
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -136,18 +137,28 @@ def rank1_factors(weights, epsilon=WEIGHT_EPSILON):
     return [(axis, factor) for axis, factor in zip(axes, factors)]
 
 
-_RANK1_CACHE = {}
-_RANK1_CACHE_SIZE = 64
+def rank1_epsilon(dtype):
+    """The rounding step a kernel is rank 1 within: that of the type its passes compute in.
+
+    A float32 Gaussian is rank 1 to float32's precision, not to float64's.
+    """
+    return np.finfo(np.float32).eps if np.dtype(dtype) == np.float32 else WEIGHT_EPSILON
 
 
-def _cached_rank1_factors(weights, epsilon):
+def split_passes(factors, ndim):
+    """`rank1_factors`'s factors as one `Pass` per axis of an ``ndim``-axis kernel."""
+    passes = []
+    for axis, factor in factors:
+        shape = [1] * ndim
+        shape[axis] = factor.size
+        passes.append(Pass(factor.reshape(shape)))
+    return tuple(passes)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_rank1_factors(shape, epsilon, weights_bytes):
     """`rank1_factors`, remembered for the last kernels seen (filters repeat their kernel)."""
-    key = (weights.shape, epsilon, weights.tobytes())
-    if key not in _RANK1_CACHE:
-        if len(_RANK1_CACHE) >= _RANK1_CACHE_SIZE:
-            _RANK1_CACHE.pop(next(iter(_RANK1_CACHE)))
-        _RANK1_CACHE[key] = rank1_factors(weights, epsilon)
-    return _RANK1_CACHE[key]
+    return rank1_factors(np.frombuffer(weights_bytes).reshape(shape), epsilon)
 
 
 def prefer_running_sum(dtype, size, inner):
@@ -234,10 +245,7 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
                                   threads_for["fft"])
             refused.append("fft refused: the data hold NaN or inf, which it would spread")
             continue
-        # Rounding steps of the type the passes compute in: a float32
-        # Gaussian is rank 1 to float32's precision, not to float64's.
-        factors = _cached_rank1_factors(weights, np.finfo(dtype).eps if dtype == np.float32
-                                        else WEIGHT_EPSILON)
+        factors = _cached_rank1_factors(weights.shape, rank1_epsilon(dtype), weights.tobytes())
         if factors is None:
             refused.append("separable refused: the kernel is not rank 1")
             continue
@@ -245,10 +253,6 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
             refused.append("separable refused: the passes would spread the NaN or inf "
                            "that the dense sum keeps to its windows")
             continue
-        passes = []
-        for axis, factor in factors:
-            shape = [1] * weights.ndim
-            shape[axis] = factor.size
-            passes.append(Pass(factor.reshape(shape)))
-        return FilterPlan("separable", tuple(passes), tuple(refused), costs=costs,
+        return FilterPlan("separable", split_passes(factors, weights.ndim), tuple(refused),
+                          costs=costs,
                           threads=threads_for["separable"])
