@@ -404,3 +404,33 @@ def test_output_blocks_start_on_a_cache_line(size):
     block.resize(size + 17, refcheck=False)
     assert block.ctypes.data % 64 == 0
     np.testing.assert_array_equal(block[:size], np.arange(size, dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel_shape", [(3, 3), (5, 5), (4, 7), (1, 5), (6, 1)], ids=str)
+def test_an_output_is_the_same_wherever_it_falls(dtype, kernel_shape, rng):
+    # Columns past the last whole register tile are summed in a scratch
+    # tile, and rows at the edges through a padded tile: each output must
+    # still come out bit for bit as it does in the middle of a larger call.
+    image = rng.standard_normal((29, 150)).astype(dtype)
+    kernel = rng.standard_normal(kernel_shape).astype(dtype)
+    whole = cyconv.correlate2d(image, kernel, "valid", method="direct")
+    for width in (1, 7, 15, 16, 17, 31, 32, 33, 47, 64, 65, 100):
+        for height in (1, 3, 4, 5, 9):
+            part = image[2:2 + height + kernel_shape[0] - 1, 3:3 + width + kernel_shape[1] - 1]
+            got = cyconv.correlate2d(part, kernel, "valid", method="direct")
+            np.testing.assert_array_equal(got, whole[2:2 + height, 3:3 + width])
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("kernel_shape", [(3, 3), (5, 5), (2, 6)], ids=str)
+def test_edges_of_every_width_and_height_match_scipy(boundary, kernel_shape, rng):
+    # The border strips are widened to a whole register tile and the edge
+    # rows are cut into runs of 4: every width and height around those sizes.
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    for height in (1, 2, 4, 5, 8, 11):
+        for width in (1, 3, 16, 31, 33, 40, 64, 70):
+            image = rng.standard_normal((height, width)).astype(np.float32)
+            for mode in MODES:
+                assert_matches_scipy("correlate2d", image, kernel, mode, boundary,
+                                     fillvalue=0.5, method="direct")
