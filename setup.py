@@ -42,7 +42,13 @@ SIMD_EXTENSION_FLAGS = {}
 # Extension name -> the family (kernel source) it compiles.
 EXTENSION_FAMILY = {}
 
-BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno"]
+# -fno-wrapv undoes the -fwrapv of Python's own CFLAGS, which the kernels do
+# not need (every size is validated not to overflow, and wrapping integer sums
+# run in unsigned types): with it, gcc could not assume that the register
+# tiles' signed index arithmetic stays in range, and a 3x3 float32
+# correlation of 240x318 outputs took 34 us against 18.5 us without it
+# (AVX-512; 5x5: 58.6 against 57 us).
+BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fno-wrapv"]
 EXACT_ARGS = {"unix": ["-ffp-contract=off"], "msvc": ["/fp:precise"]}
 OPENMP_FLAGS = {"unix": ["-fopenmp"], "msvc": ["/openmp"]}
 
