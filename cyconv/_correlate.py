@@ -64,11 +64,12 @@ def _output_geometry(mode, image_shape, kernel_shape, convolve):
     return tuple(shape), tuple(offsets)
 
 
-# The direct kernels work in blocks of at least this many output rows (and
-# vectorise along the columns): a long signal with fewer rows runs at
-# 65 ns per output whatever the kernel (1x100000 float32: 6.5 ms with 5 taps,
-# 7.4 ms with 300), so it is folded into rows of FOLD_WIDTH outputs, which
-# run at the kernels' usual rate (1.4 ms with 300 taps) and feed every thread.
+# The direct kernels share their work among threads in blocks of at least
+# FOLD_ROWS output rows: a long signal with fewer rows runs on one thread, so
+# on more it is folded into rows of FOLD_WIDTH outputs.  (The fold had also
+# saved 65 ns per output on one thread, which was the kernels' index maps
+# being built through Python integers; built in C, a 1x100000 float32 row
+# with 5 taps takes 0.23 ms unfolded against 0.72 ms folded.)
 FOLD_ROWS = 8
 FOLD_WIDTH = 4096
 # Outputs narrower than one AVX-512 vector of float32 waste the kernels'
@@ -86,7 +87,8 @@ def direct_correlate(image, kernel, out_shape, offsets, boundary, fill, threads,
     if out_shape[1] < NARROW_COLUMNS and out_shape[0] > out_shape[1] and kernel.shape[1] == 1:
         result = direct_correlate(np.ascontiguousarray(image.T), np.ascontiguousarray(kernel.T),
                               out_shape[::-1], offsets[::-1], boundary, fill, threads).T
-    elif kernel.shape[0] == 1 and out_shape[0] < FOLD_ROWS and out_shape[1] >= 2 * FOLD_WIDTH:
+    elif (threads > 1 and kernel.shape[0] == 1 and out_shape[0] < FOLD_ROWS
+          and out_shape[1] >= 2 * FOLD_WIDTH):
         result = _folded(image, kernel, out_shape, offsets, boundary, fill, threads)
     else:
         out = memory.empty(out_shape, image.dtype) if out is None else out
@@ -99,13 +101,14 @@ def direct_correlate(image, kernel, out_shape, offsets, boundary, fill, threads,
 
 
 def _run_kernel(image, kernel, out, offsets, boundary, fill, threads):
-    twin = _UNSIGNED_TWIN.get(image.dtype, image.dtype)
-    fill_value = np.asarray(fill, dtype=image.dtype).reshape(1)
-    _KERNELS[twin](
-        np.ascontiguousarray(image).view(twin)[None], np.ascontiguousarray(kernel).view(twin)[None],
-        out.view(twin)[None], image.shape, out.shape, kernel.shape, offsets, (boundary, boundary),
-        fill_value.view(twin), threads,
-    )
+    fill_value = np.array(fill, dtype=image.dtype, ndmin=1)
+    shape = image.shape
+    image, kernel, target = np.ascontiguousarray(image)[None], np.ascontiguousarray(kernel)[None], out[None]
+    twin = _UNSIGNED_TWIN.get(image.dtype)
+    if twin is not None:
+        image, kernel, target, fill_value = (a.view(twin) for a in (image, kernel, target, fill_value))
+    _KERNELS[target.dtype](image, kernel, target, shape, out.shape, kernel.shape[1:], offsets,
+                           (boundary, boundary), fill_value, threads)
 
 
 def _folded(image, kernel, out_shape, offsets, boundary, fill, threads):
@@ -270,8 +273,8 @@ def check_geometry(name, mode, image_shape, kernel_shape, dtype, boundary, convo
     return out_shape, offsets
 
 
-# The plans that need no costing, shared by every call (without passes:
-# correlate2d_plan adds the kernel's).
+# The plans that need no costing, shared by every call (without passes, as
+# `_filter_plan.dense_first_plan`'s: correlate2d_plan adds the kernel's).
 _ASKED_DENSE = _filter_plan.FilterPlan("dense", (), ("asked for",))
 _SMALL_DENSE = _filter_plan.FilterPlan("dense", (), (f"fewer than {PARALLEL_MIN_MACS} "
                                                      "multiply-adds",))
@@ -288,6 +291,10 @@ def _plan(method, image, kernel, fill, boundary, out_shape, threads, small):
     if method == "fft":
         tiling = choose_tiling(out_shape, kernel.shape, dtype, threads)
         return _filter_plan.FilterPlan("fft", whole, ("asked for",), tiling)
+    fft = dtype.kind in "fc" and dtype != np.longdouble and dtype != np.clongdouble
+    dense = _filter_plan.dense_first_plan(kernel.shape, out_shape, dtype, threads, fft)
+    if dense is not None:
+        return dense
     # An FFT spreads one NaN or inf over the whole output, and passes spread
     # it differently from the dense sum (inf - inf meets in another order),
     # where scipy keeps it to the windows that contain it.  Integers stay
@@ -295,8 +302,7 @@ def _plan(method, image, kernel, fill, boundary, out_shape, threads, small):
     return _filter_plan.plan_correlate(
         kernel, out_shape, dtype, threads=threads,
         finite=lambda: all_finite(image, kernel, fill if boundary == FILL else 0),
-        fft=dtype.kind in "fc" and dtype != np.longdouble and dtype != np.clongdouble,
-        split_needs_finite=True)
+        fft=fft, split_needs_finite=True)
 
 
 class _Call(NamedTuple):
