@@ -46,6 +46,11 @@ else:
 
 cv2 = _timing.optional("cv2")
 
+# Calls shorter than this are timed in runs of about this long (see
+# _timing.interleaved_medians), as a loop over frames or tiles calls them;
+# the targets print single calls after a pause beside them.
+BATCH_SECONDS = 0.005
+
 
 def random_kernel(shape, rng, separable=False):
     """A kernel that is rank 1 (a Gaussian) or not (noise on a disk-like bump)."""
@@ -125,7 +130,8 @@ def regret_rows(quick, repeat, rng):
                 found, plan = methods(image, kernel, threads)
                 medians = _timing.interleaved_medians(
                     {name: (function, contextlib.nullcontext, _timing.SETTLE_SECONDS)
-                     for name, function in found.items()}, repeat, budget=4.0, pair_below=0.05)
+                     for name, function in found.items()}, repeat, budget=4.0, pair_below=0.05,
+                    batch=BATCH_SECONDS)
                 chosen = chosen_name(plan)
                 best = min(medians.values())
                 rows.append(dict(image=image_shape, kernel=kernel_shape,
@@ -195,26 +201,37 @@ def target_rows(repeat, rng, quick):
             contenders = {"cyconv": (lambda: cyconv.correlate2d(
                 image, kernel, "same", boundary, method="auto", workers=threads))}
             contenders.update(peers(image, kernel, threads, boundary))
-            medians = _timing.interleaved_medians(
-                {name: (function, contextlib.nullcontext, _timing.SETTLE_SECONDS)
-                 for name, function in contenders.items()}, repeat, budget=6.0)
+            timed = {name: (function, contextlib.nullcontext, _timing.SETTLE_SECONDS)
+                     for name, function in contenders.items()}
+            medians = _timing.interleaved_medians(timed, repeat, budget=6.0, batch=BATCH_SECONDS)
             plan = cyconv.correlate2d_plan(image, kernel, "same", boundary, workers=threads)
             rows.append(dict(image=image_shape, kernel=kernel_shape, dtype=np.dtype(dtype).name,
                              threads=threads, boundary=boundary, times=medians,
                              plan=chosen_name(plan)))
             print(format_target_row(rows[-1]), flush=True)
+            if medians["cyconv"] < BATCH_SECONDS:
+                single = _timing.interleaved_medians(timed, repeat, budget=6.0)
+                print(f"{'':>22} one call after a pause: " + "  ".join(
+                    f"{name} {seconds * 1e3:.3f} ms" for name, seconds in single.items())
+                    + f"  | x best peer {peer_over_ours(single):.2f}", flush=True)
     return rows
+
+
+def peer_over_ours(times):
+    """The best peer's time over cyconv's (NaN without a peer)."""
+    peers_ = [times[name] for name in times if name != "cyconv"]
+    return min(peers_) / times["cyconv"] if peers_ else math.nan
 
 
 def format_target_row(row):
     ours = row["times"]["cyconv"]
     peers_ = [name for name in row["times"] if name != "cyconv"]
-    ratios = "  ".join(f"{name} {row['times'][name] * 1e3:.1f} ms ({row['times'][name] / ours:.2f}x)"
+    ratios = "  ".join(f"{name} {row['times'][name] * 1e3:.3g} ms ({row['times'][name] / ours:.2f}x)"
                        for name in peers_)
-    best = min(row["times"][name] for name in peers_) / ours if peers_ else math.nan
+    best = peer_over_ours(row["times"])
     return (f"{'x'.join(map(str, row['image'])):>12} {'x'.join(map(str, row['kernel'])):>8} "
             f"{row['dtype']:>7} {row['boundary']:>4} thr {row['threads']}  cyconv "
-            f"{ours * 1e3:.2f} ms [{row['plan']}]  {ratios}  | x best peer {best:.2f}")
+            f"{ours * 1e3:.3g} ms [{row['plan']}]  {ratios}  | x best peer {best:.2f}")
 
 
 # -- memory ----------------------------------------------------------------------------------
