@@ -239,7 +239,7 @@ def dense_first_plan(kernel_shape, out_shape, dtype, threads, fft):
 
 
 def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=False,
-                   split_needs_finite=False):
+                   split_output_checked=False):
     """The plan of a correlation with ``weights`` giving ``out_shape`` outputs of ``dtype``.
 
     ``weights`` has one axis per data axis (size 1 where the filter does not
@@ -249,8 +249,11 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
     rank-1 factorisation, and for passes over zero weights (which would
     propagate a NaN or inf that the dense kernel leaves out, as scipy does)
     or for an FFT (which spreads one over everything), finite data as
-    ``finite`` (a callable) says.  ``fft`` allows the FFT (floating data);
-    ``split_needs_finite`` asks finite data of every split.
+    ``finite`` (a callable) says.  ``fft`` allows the FFT (floating data).
+    ``split_output_checked`` says the caller looks for NaN or inf in the
+    passes' output and then runs the dense sum instead (passes and dense sum
+    agree wherever a window holds neither), so the data are not scanned for
+    the passes.
     """
     weights = np.asarray(weights)
     weights = weights if weights.dtype.kind == "c" else weights.astype(np.float64)
@@ -264,25 +267,27 @@ def plan_correlate(weights, out_shape, dtype, *, threads=1, finite=None, fft=Fal
             finite_data.append(finite is not None and finite())
         return finite_data[0]
 
-    refused = []
+    notes = []
     for method in ranked:
         if method == "dense":
-            return FilterPlan("dense", (Pass(weights),), tuple(refused), costs=costs,
+            return FilterPlan("dense", (Pass(weights),), tuple(notes), costs=costs,
                               threads=threads_for["dense"])
         if method == "fft":
             if is_finite():
-                return FilterPlan("fft", (Pass(weights),), tuple(refused), tiling, costs,
+                return FilterPlan("fft", (Pass(weights),), tuple(notes), tiling, costs,
                                   threads_for["fft"])
-            refused.append("fft refused: the data hold NaN or inf, which it would spread")
+            notes.append("fft refused: the data hold NaN or inf, which it would spread")
             continue
         factors = _cached_rank1_factors(weights.shape, rank1_epsilon(dtype), weights.tobytes())
         if factors is None:
-            refused.append("separable refused: the kernel is not rank 1")
+            notes.append("separable refused: the kernel is not rank 1")
             continue
-        if ((split_needs_finite or (weights == 0).any())) and not is_finite():
-            refused.append("separable refused: the passes would spread the NaN or inf "
-                           "that the dense sum keeps to its windows")
+        if split_output_checked:
+            notes.append("dense instead if the output holds NaN or inf")
+        elif (weights == 0).any() and not is_finite():
+            notes.append("separable refused: the passes would spread the NaN or inf "
+                         "that the dense sum keeps to its windows")
             continue
-        return FilterPlan("separable", split_passes(factors, weights.ndim), tuple(refused),
+        return FilterPlan("separable", split_passes(factors, weights.ndim), tuple(notes),
                           costs=costs,
                           threads=threads_for["separable"])

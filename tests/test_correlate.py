@@ -434,3 +434,33 @@ def test_edges_of_every_width_and_height_match_scipy(boundary, kernel_shape, rng
             for mode in MODES:
                 assert_matches_scipy("correlate2d", image, kernel, mode, boundary,
                                      fillvalue=0.5, method="direct")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shapes", [((700, 300), (5, 1)), ((3, 9000), (1, 7)),
+                                    ((300, 10), (9, 1)), ((260, 260), (3, 4))], ids=str)
+def test_non_finite_outputs_are_found_in_every_block(shapes, dtype, threads, rng):
+    # The kernel looks at each block of rows as it writes it (and the long
+    # rows are folded, the narrow columns transposed): a NaN or inf anywhere
+    # in the output must be found, and none where there is none.
+    from cyconv._correlate import direct_correlate
+    image_shape, kernel_shape = shapes
+    kernel = rng.standard_normal(kernel_shape).astype(dtype)
+    offsets = (-(kernel_shape[0] // 2), -(kernel_shape[1] // 2))
+    image = rng.standard_normal(image_shape).astype(dtype)
+    out, non_finite = direct_correlate(image, kernel, image_shape, offsets, 0, 0.0, threads,
+                                       find_non_finite=True)
+    assert non_finite is False
+    np.testing.assert_array_equal(out, direct_correlate(image, kernel, image_shape, offsets,
+                                                        0, 0.0, threads))
+    for position in [(0, 0), (image_shape[0] - 1, image_shape[1] - 1),
+                     tuple(rng.integers(0, image_shape)), tuple(rng.integers(0, image_shape))]:
+        for bad in (np.nan, np.inf, -np.inf):
+            holed = image.copy()
+            holed[position] = bad
+            with np.errstate(invalid="ignore"):
+                out, non_finite = direct_correlate(holed, kernel, image_shape, offsets, 0, 0.0,
+                                                   threads, find_non_finite=True)
+            assert non_finite == (not np.isfinite(out).all()), (position, bad)
+            assert non_finite

@@ -273,9 +273,40 @@ cdef void correlate_item(const correlate_t *image, const correlate_t *kernel, co
                         fill, tile, q > 0)
 
 
+cdef bint any_non_finite(const correlate_t *values, Py_ssize_t n) noexcept nogil:
+    """Whether any of ``values`` is NaN or infinite (never for integers).
+
+    x - x is 0 for a finite x and NaN otherwise.  Sixty-four independent sums
+    of it vectorise and overlap, where one sum (whose order C keeps) or a
+    count does not: over a 7-tap pass on 2048^2 float32, counting added
+    2.5 ms, sixteen sums 0.26 ms, sixty-four 0.2 ms (the pass: 1.3-2.3 ms).
+    """
+    cdef correlate_t sums[64]
+    cdef correlate_t total = 0
+    cdef Py_ssize_t i, j, whole = n - n % 64
+    for j in range(64):
+        sums[j] = 0
+    for i in range(0, whole, 64):
+        for j in range(64):
+            sums[j] += values[i + j] - values[i + j]
+    for i in range(whole, n):
+        total += values[i] - values[i]
+    for j in range(64):
+        total += sums[j]
+    return total != 0
+
+
+cdef bint item_non_finite(const correlate_t *out, Py_ssize_t item, Py_ssize_t n_blocks,
+                          Py_ssize_t block_rows, Py_ssize_t out_h, Py_ssize_t out_w) noexcept nogil:
+    """`any_non_finite` over the rows a work item of `correlate_item` wrote."""
+    cdef Py_ssize_t plane = item // n_blocks, row0 = (item % n_blocks) * block_rows
+    return any_non_finite(out + (plane * out_h + row0) * out_w,
+                          min(block_rows, out_h - row0) * out_w)
+
+
 def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] kernel,
               correlate_t[:, :, ::1] out, shape, out_shape, kernel_shape, offsets, boundaries,
-              const correlate_t[::1] fill_value, int num_threads):
+              const correlate_t[::1] fill_value, int num_threads, bint find_non_finite=False):
     """out = the correlation of the extended image with kernel, N-D, plane by plane.
 
     ``shape``, ``out_shape`` and ``kernel_shape`` are the N-D shapes (at least
@@ -285,8 +316,13 @@ def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] k
     input is extended by ``boundaries[a]`` (FILL, SYMM, WRAP, NEAREST, MIRROR)
     with ``fill_value[0]``.  Every shape is checked against the views here,
     before any unchecked loop.
+
+    With ``find_non_finite``, returns whether any output is NaN or infinite,
+    each block looked at as it is written (still in cache: a pass over the
+    whole output afterwards would read it from memory again); else None.
     """
     cdef Py_ssize_t ndim = len(shape), n_lead = ndim - 2, a, i, total
+    cdef Py_ssize_t non_finite = 0  # blocks holding a NaN or inf
     cdef Py_ssize_t planes = 1, out_planes = 1, kernel_planes = 1
     cdef Py_ssize_t image_h, image_w, kernel_h, kernel_w, out_h, out_w
     cdef Py_ssize_t ext_h, ext_w, map_len = 0, e, block_rows, chunk_h, n_blocks, n_items, item
@@ -329,10 +365,10 @@ def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] k
         if not 0 <= boundaries[a] <= MIRROR:
             raise ValueError(f"unknown boundary code {boundaries[a]}")
     if out.shape[0] * out.shape[1] * out.shape[2] == 0:
-        return
+        return False if find_non_finite else None
     if kernel.shape[0] * kernel.shape[1] * kernel.shape[2] == 0:
         out[:, :, :] = 0
-        return
+        return False if find_non_finite else None
     for a in range(ndim):
         if shape[a] == 0 and boundaries[a] != FILL:
             raise ValueError("an empty axis can only be extended by the fill value")
@@ -401,6 +437,9 @@ def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] k
                                    &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
                                    chunk_h, n_lead, dims, lead_src, lead_start, row_src,
                                    fill_rows, col_src, mid_lo, mid_hi, fill, tiles)
+                    if find_non_finite:
+                        non_finite += item_non_finite(&out[0, 0, 0], item, n_blocks,
+                                                      block_rows, out_h, out_w)
         else:
             with nogil, parallel(num_threads=num_threads):
                 tile = tiles + omp_get_thread_num() * tile_len
@@ -410,9 +449,13 @@ def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] k
                                    &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
                                    chunk_h, n_lead, dims, lead_src, lead_start, row_src,
                                    fill_rows, col_src, mid_lo, mid_hi, fill, tile)
+                    if find_non_finite:
+                        non_finite += item_non_finite(&out[0, 0, 0], item, n_blocks,
+                                                      block_rows, out_h, out_w)
     finally:
         free(tiles)
         free(memory)
+    return non_finite > 0 if find_non_finite else None
 
 
 cdef void separable_item(const correlate_t *plane, correlate_t *out_plane, Py_ssize_t height,
