@@ -28,12 +28,19 @@ RANK1_TOLERANCE_STEPS = 64
 # The cost model, in seconds per output element on one core: every pass
 # streams its input and output once (PASS_SECONDS) and does one multiply-add
 # per tap (TAP_SECONDS).  Fitted by tools/calibrate_filter_plan.py over 1-D
-# passes of 3-33 taps and dense kernels 3x3-15x15 on 2048^2 images (AMD EPYC,
-# AVX-512 kernels; the fit is within 10-20 % of most points, 40 % of 33-tap
-# column passes in float64).  With these, 3x3 and 5x5 rank-1 kernels run
-# dense and 7x7 and larger as passes.
-PASS_SECONDS = {np.dtype(np.float32): 0.57e-9, np.dtype(np.float64): 0.98e-9}
-TAP_SECONDS = {np.dtype(np.float32): 0.029e-9, np.dtype(np.float64): 0.049e-9}
+# passes of 3-33 taps and dense kernels 3x3-63x63 on 2048^2 images (AMD EPYC,
+# AVX-512 kernels; relative least squares, the median of three runs: TAP
+# 0.0219-0.0229 and 0.0434-0.0442 ns, PASS 0.24-0.39 and 0.61-0.80 ns).
+# The fit is within 10-20 % of the dense kernels and 30 % of the passes
+# (those along columns run slower than it, those along rows faster).  With
+# these, 3x3 rank-1 kernels run dense, 5x5 dense in float32 and as passes in
+# float64 (either way within 10-25 % of the other) and 7x7 and larger as
+# passes (1.4-2x faster).
+# (The fit before the register tiles were unrolled, 0.57 + 0.029 ns, put a
+# 31x9 float32 kernel on 4096x1024 at 36 ms: it ran in 26 ms, and the FFT
+# tiles the model had chosen instead in 36 ms.)
+PASS_SECONDS = {np.dtype(np.float32): 0.33e-9, np.dtype(np.float64): 0.61e-9}
+TAP_SECONDS = {np.dtype(np.float32): 0.022e-9, np.dtype(np.float64): 0.044e-9}
 # scipy's running sum for the uniform filter (lines.uniform_pass), seconds
 # per output element on one core, measured on 2048^2 images by the same
 # script: along columns (16 or more neighbouring lines read in place) and
@@ -205,8 +212,12 @@ def _ranked_candidates(kernel_shape, out_shape, dtype, threads, fft):
     elements = math.prod(out_shape)
     lengths = [n for n in kernel_shape if n > 1]
     costs, threads_for = {}, {}
+    # The dense kernels add up one 2-D correlation per plane of the kernel's
+    # leading axes, each a pass over the output (16x256^2 float32 with 9x11x13
+    # weights: 3.8 ns per output and kernel plane, the model 3.5 ns).
     costs["dense"], threads_for["dense"] = _on_threads(
-        _cost(dtype, elements, [math.prod(kernel_shape)]), threads)
+        _cost(dtype, elements, [math.prod(kernel_shape[-2:])] * math.prod(kernel_shape[:-2])),
+        threads)
     # Trying to factor the kernel costs RANK1_TEST_SECONDS: worth it only if
     # the passes would save more.
     if len(lengths) >= 2 and dtype in PASS_SECONDS and (
