@@ -2,6 +2,7 @@
 
     python benchmarks/bench_large_kernels.py              # targets, memory, regret grid
     python benchmarks/bench_large_kernels.py --quick      # a smaller grid
+    python benchmarks/bench_large_kernels.py --regret     # the regret grid alone
     python benchmarks/bench_large_kernels.py --calibrate  # fit cyconv._fft's constants
     python benchmarks/bench_large_kernels.py --dask       # 30000^2 on a LocalCluster
 
@@ -20,7 +21,9 @@ Sections:
   not), both float types and 1 and 2 threads; regret is the time of
   ``method='auto'`` over the fastest way ('fft tiled' is the model's tiling,
   or on outputs of a million points and more where the model takes one
-  tile, its tiling within a quarter of the memory).
+  tile, its tiling within a quarter of the memory).  Every way includes the
+  checks and conversions that every call makes before planning; 'auto'
+  also plans.
 
 Everything is measured in this run, medians in turns
 (``_timing.interleaved_medians``); a benchmark, not a test.
@@ -65,9 +68,22 @@ def random_kernel(shape, rng, separable=False):
 # -- methods -------------------------------------------------------------------------------
 
 def methods(image, kernel, threads):
-    """Every way cyconv can compute ``correlate2d(image, kernel, 'same')``: name -> callable."""
+    """Every way cyconv can compute ``correlate2d(image, kernel, 'same')``: name -> callable.
+
+    Each way asked for pays what any call pays before its plan, the checks
+    and conversions of the operands (``_correlate._prepare`` with
+    ``method='direct'``, whose plan is a constant): ``auto`` pays for
+    planning on top of that, and its regret includes it.
+    """
     call = _correlate._prepare(image, kernel, "same", "fill", 0, "auto", threads, False)
     out_shape, offsets = call.out_shape, call.offsets
+
+    def checked(compute):
+        def run():
+            _correlate._prepare(image, kernel, "same", "fill", 0, "direct", threads, False)
+            return compute()
+        return run
+
     found = {"auto": lambda: cyconv.correlate2d(image, kernel, "same", workers=threads),
              "direct": lambda: cyconv.correlate2d(image, kernel, "same", method="direct",
                                                   workers=threads)}
@@ -75,8 +91,8 @@ def methods(image, kernel, threads):
                                          _filter_plan.rank1_epsilon(call.image.dtype))
     if factors is not None:
         passes = [p.weights for p in _filter_plan.split_passes(factors, 2)]
-        found["separable"] = lambda: _correlate._direct_passes(
-            call.image, passes, out_shape, offsets, call.boundary, call.fill, call.threads)
+        found["separable"] = checked(lambda: _correlate._direct_passes(
+            call.image, passes, out_shape, offsets, call.boundary, call.fill, call.threads))
     whole = tuple(scipy.fft.next_fast_len(o + k - 1, real=True)
                   for o, k in zip(out_shape, call.kernel.shape))
     tilings = {"fft whole": _fft.tiling_of(out_shape, call.kernel.shape, whole)}
@@ -87,7 +103,7 @@ def methods(image, kernel, threads):
     if best.tiles > 1:
         tilings["fft tiled"] = best
     for name, tiling in tilings.items():
-        found[name] = (lambda tiling=tiling: _fft.fft_correlate(
+        found[name] = checked(lambda tiling=tiling: _fft.fft_correlate(
             call.image, call.kernel, out_shape, offsets, (call.boundary,) * 2, call.fill,
             call.threads, tiling))
     return found, call.plan
@@ -337,6 +353,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--dask", action="store_true")
+    parser.add_argument("--regret", action="store_true")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -347,13 +364,15 @@ def main():
     if args.dask:
         dask_run(30_000, 129, 4096)
         return
-    print("\ntargets: correlate2d 'same', method='auto', against the peers (ratio: peer / cyconv)")
-    target_rows(args.repeat, rng, args.quick)
-    size = 4096 if args.quick else 8192
-    print(f"\nmemory: peak resident memory over (input + output), {size}^2 float32, "
-          "101x101 kernel, 'same', one call in a fresh interpreter")
-    for name, ratio in memory_rows(size, 101).items():
-        print(f"  {name:>14}: {ratio:.2f}x")
+    if not args.regret:
+        print("\ntargets: correlate2d 'same', method='auto', against the peers "
+              "(ratio: peer / cyconv)")
+        target_rows(args.repeat, rng, args.quick)
+        size = 4096 if args.quick else 8192
+        print(f"\nmemory: peak resident memory over (input + output), {size}^2 float32, "
+              "101x101 kernel, 'same', one call in a fresh interpreter")
+        for name, ratio in memory_rows(size, 101).items():
+            print(f"  {name:>14}: {ratio:.2f}x")
     print("\nregret: ms per call of every method, the method 'auto' chose, and its time over "
           "the fastest")
     print(format_regret_header())
