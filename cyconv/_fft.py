@@ -388,11 +388,15 @@ def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, 
             kept = np.around(kept)
         np.copyto(target, kept, casting="unsafe")
 
+    def run_reusing(position, workers):
+        with memory.reusing():
+            run(position, workers)
+
     positions = list(itertools.product(*[range(c) for c in tiling.counts]))
     if len(positions) == 1 or threads == 1:
         for position in positions:
-            run(position, threads)
+            run_reusing(position, threads)
     else:
         with ThreadPoolExecutor(min(threads, len(positions))) as pool:
-            list(pool.map(lambda position: run(position, 1), positions))
+            list(pool.map(lambda position: run_reusing(position, 1), positions))
     return out

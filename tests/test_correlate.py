@@ -393,6 +393,33 @@ def test_output_cache_keeps_the_newest_blocks():
     assert again.ctypes.data == addresses[-1]
 
 
+def test_reusing_gives_every_array_made_inside_the_cache_and_only_there(rng):
+    import scipy.fft
+    from numpy._core.multiarray import get_handler_name
+
+    from cyconv._kernels import memory
+
+    default = get_handler_name(np.empty(3))
+    image = rng.standard_normal((600, 600)).astype(np.float32)
+    with memory.reusing():
+        spectrum = scipy.fft.rfft2(image)
+        plain = np.ones(5)
+        with memory.reusing():
+            nested = np.empty(2)
+        after_nested = np.empty(2)
+    assert get_handler_name(spectrum) == get_handler_name(plain) == "cyconv_output_cache"
+    assert get_handler_name(nested) == get_handler_name(after_nested) == "cyconv_output_cache"
+    assert get_handler_name(np.empty(3)) == default
+    np.testing.assert_allclose(scipy.fft.irfft2(spectrum, image.shape), image, atol=1e-5)
+    # Each thread has its own handler: a context on one leaves the others alone.
+    seen = []
+    with memory.reusing():
+        worker = threading.Thread(target=lambda: seen.append(get_handler_name(np.empty(3))))
+        worker.start()
+        worker.join()
+    assert seen == [default]
+
+
 @pytest.mark.parametrize("size", [1, 1000, 3 << 20])
 def test_output_blocks_start_on_a_cache_line(size):
     """Cached or not, and after a realloc, which keeps the values."""
