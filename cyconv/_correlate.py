@@ -82,18 +82,23 @@ FOLD_WIDTH = 4096
 NARROW_COLUMNS = 16
 
 
-def direct_correlate(image, kernel, out_shape, offsets, boundary, fill, threads, out=None,
-                     find_non_finite=False):
-    """The direct correlation of real data into ``out`` (a new array if None).
+def direct_correlate(image, kernel, out_shape, offsets, boundary, fill, threads, out=None):
+    """The direct correlation of real data into ``out`` (a new array if None)."""
+    return _checked_correlate(image, kernel, out_shape, offsets, boundary, fill, threads, out,
+                              find_non_finite=False)[0]
 
-    With ``find_non_finite``, returns ``(out, non_finite)``: whether any
-    output is NaN or infinite (or, folded, any of the folds' padding).
+
+def _checked_correlate(image, kernel, out_shape, offsets, boundary, fill, threads, out=None,
+                       find_non_finite=True):
+    """`direct_correlate`, and whether any output is NaN or infinite (None if not looked for).
+
+    Folded, the folds' padding counts as output: a NaN or inf there is a
+    false alarm, which only costs the caller's recomputation.
     """
     if out_shape[1] < NARROW_COLUMNS and out_shape[0] > out_shape[1] and kernel.shape[1] == 1:
-        found = direct_correlate(
+        result, non_finite = _checked_correlate(
             np.ascontiguousarray(image.T), np.ascontiguousarray(kernel.T), out_shape[::-1],
             offsets[::-1], boundary, fill, threads, find_non_finite=find_non_finite)
-        result, non_finite = found if find_non_finite else (found, None)
         result = result.T
     elif (threads > 1 and kernel.shape[0] == 1 and out_shape[0] < FOLD_ROWS
           and out_shape[1] >= 2 * FOLD_WIDTH):
@@ -101,14 +106,12 @@ def direct_correlate(image, kernel, out_shape, offsets, boundary, fill, threads,
                                      find_non_finite)
     else:
         out = memory.empty(out_shape, image.dtype) if out is None else out
-        non_finite = _run_kernel(image, kernel, out, offsets, boundary, fill, threads,
-                                 find_non_finite)
-        return (out, non_finite) if find_non_finite else out
+        return out, _run_kernel(image, kernel, out, offsets, boundary, fill, threads,
+                                find_non_finite)
     if out is None:
-        out = np.ascontiguousarray(result)
-    else:
-        out[...] = result
-    return (out, non_finite) if find_non_finite else out
+        return np.ascontiguousarray(result), non_finite
+    out[...] = result
+    return out, non_finite
 
 
 def _run_kernel(image, kernel, out, offsets, boundary, fill, threads, find_non_finite=False):
@@ -158,11 +161,12 @@ def _direct_passes(image, passes, out_shape, offsets, boundary, fill, threads):
         shape[axis] = out_shape[axis]
         step_offsets = [0, 0]
         step_offsets[axis] = offsets[axis]
-        source = direct_correlate(source, weights.astype(image.dtype), tuple(shape),
-                                  tuple(step_offsets), boundary, fill, threads,
-                                  find_non_finite=index == len(passes) - 1)
+        source, non_finite = _checked_correlate(source, weights.astype(image.dtype),
+                                                tuple(shape), tuple(step_offsets), boundary,
+                                                fill, threads,
+                                                find_non_finite=index == len(passes) - 1)
         fill *= float(weights.sum())
-    return source
+    return source, non_finite
 
 
 def _direct(image, kernel, out_shape, offsets, boundary, fill, threads):

@@ -376,27 +376,25 @@ def fft_correlate(image, kernel, out_shape, offsets, boundaries, fill, threads, 
     def run(position, workers):
         starts = [i * t for i, t in zip(position, tiling.tile_shape)]
         sizes = [min(t, o - s) for t, o, s in zip(tiling.tile_shape, out_shape, starts)]
-        window = _gather(image, [axis.segment(s, n + k - 1) for axis, s, n, k
-                                 in zip(axes, starts, sizes, kernel.shape)], fill)
-        window = window.astype(work, copy=False)
-        product = forward(window, lengths, axes=transformed, workers=workers)
-        product *= spectrum
-        full = inverse(product, workers)
-        kept = full[tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, sizes))]
-        target = out[tuple(slice(s, s + n) for s, n in zip(starts, sizes))]
-        if round_result:
-            kept = np.around(kept)
-        np.copyto(target, kept, casting="unsafe")
-
-    def run_reusing(position, workers):
+        # A context per thread: every tile's arrays, scipy.fft's too, reuse blocks.
         with memory.reusing():
-            run(position, workers)
+            window = _gather(image, [axis.segment(s, n + k - 1) for axis, s, n, k
+                                     in zip(axes, starts, sizes, kernel.shape)], fill)
+            window = window.astype(work, copy=False)
+            product = forward(window, lengths, axes=transformed, workers=workers)
+            product *= spectrum
+            full = inverse(product, workers)
+            kept = full[tuple(slice(k - 1, k - 1 + n) for k, n in zip(kernel.shape, sizes))]
+            if round_result:
+                kept = np.around(kept)
+        target = out[tuple(slice(s, s + n) for s, n in zip(starts, sizes))]
+        np.copyto(target, kept, casting="unsafe")
 
     positions = list(itertools.product(*[range(c) for c in tiling.counts]))
     if len(positions) == 1 or threads == 1:
         for position in positions:
-            run_reusing(position, threads)
+            run(position, threads)
     else:
         with ThreadPoolExecutor(min(threads, len(positions))) as pool:
-            list(pool.map(lambda position: run_reusing(position, 1), positions))
+            list(pool.map(lambda position: run(position, 1), positions))
     return out

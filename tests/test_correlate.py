@@ -471,13 +471,12 @@ def test_non_finite_outputs_are_found_in_every_block(shapes, dtype, threads, rng
     # The kernel looks at each block of rows as it writes it (and the long
     # rows are folded, the narrow columns transposed): a NaN or inf anywhere
     # in the output must be found, and none where there is none.
-    from cyconv._correlate import direct_correlate
+    from cyconv._correlate import _checked_correlate, direct_correlate
     image_shape, kernel_shape = shapes
     kernel = rng.standard_normal(kernel_shape).astype(dtype)
     offsets = (-(kernel_shape[0] // 2), -(kernel_shape[1] // 2))
     image = rng.standard_normal(image_shape).astype(dtype)
-    out, non_finite = direct_correlate(image, kernel, image_shape, offsets, 0, 0.0, threads,
-                                       find_non_finite=True)
+    out, non_finite = _checked_correlate(image, kernel, image_shape, offsets, 0, 0.0, threads)
     assert non_finite is False
     np.testing.assert_array_equal(out, direct_correlate(image, kernel, image_shape, offsets,
                                                         0, 0.0, threads))
@@ -487,7 +486,7 @@ def test_non_finite_outputs_are_found_in_every_block(shapes, dtype, threads, rng
             holed = image.copy()
             holed[position] = bad
             with np.errstate(invalid="ignore"):
-                out, non_finite = direct_correlate(holed, kernel, image_shape, offsets, 0, 0.0,
-                                                   threads, find_non_finite=True)
+                out, non_finite = _checked_correlate(holed, kernel, image_shape, offsets, 0,
+                                                     0.0, threads)
             assert non_finite == (not np.isfinite(out).all()), (position, bad)
             assert non_finite

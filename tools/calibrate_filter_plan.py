@@ -5,8 +5,9 @@
 Times (thread CPU time, one thread, medians) 1-D passes and dense 2-D
 correlations of a 2048x2048 image in float32 and float64, and fits
 ``seconds per element = PASS + TAP * taps`` by least squares of the
-relative error over all of them, printing the fit next to each measurement; then times scipy's running
-sum for the uniform filter along columns and along rows.  The constants in
+relative error over all of them, printing the fit next to each measurement;
+then times scipy's running sum for the uniform filter along columns and
+along rows.  The constants in
 ``_filter_plan.PASS_SECONDS`` / ``TAP_SECONDS`` / ``RUNNING_SUM_SECONDS``
 come from this script.
 """

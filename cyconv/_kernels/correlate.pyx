@@ -241,38 +241,6 @@ cdef Py_ssize_t source_plane(Py_ssize_t plane, Py_ssize_t kernel_plane, Py_ssize
     return source
 
 
-cdef void correlate_item(const correlate_t *image, const correlate_t *kernel, correlate_t *out,
-                         Py_ssize_t item, Py_ssize_t n_blocks, Py_ssize_t block_rows,
-                         Py_ssize_t chunk_h, Py_ssize_t n_lead, const Py_ssize_t *dims,
-                         const Py_ssize_t *lead_src, const Py_ssize_t *lead_start,
-                         const Py_ssize_t *row_src, const Py_ssize_t *fill_rows,
-                         const Py_ssize_t *col_src, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
-                         correlate_t fill, correlate_t *tile) noexcept nogil:
-    """One work item: a block of rows of one output plane, summed over the kernel planes.
-
-    ``dims`` holds the input, output and kernel shapes, ``n_lead + 2`` each.
-    """
-    cdef const Py_ssize_t *shape = dims
-    cdef const Py_ssize_t *out_shape = dims + n_lead + 2
-    cdef const Py_ssize_t *kernel_shape = dims + 2 * (n_lead + 2)
-    cdef Py_ssize_t image_h = shape[n_lead], image_w = shape[n_lead + 1]
-    cdef Py_ssize_t out_h = out_shape[n_lead], out_w = out_shape[n_lead + 1]
-    cdef Py_ssize_t kernel_h = kernel_shape[n_lead], kernel_w = kernel_shape[n_lead + 1]
-    cdef Py_ssize_t plane = item // n_blocks, row0 = (item % n_blocks) * block_rows
-    cdef Py_ssize_t kernel_planes = 1, q, source, a
-    for a in range(n_lead):
-        kernel_planes *= kernel_shape[a]
-    for q in range(kernel_planes):
-        source = source_plane(plane, q, n_lead, shape, out_shape, kernel_shape,
-                              lead_src, lead_start)
-        correlate_block(image + source * image_h * image_w if source >= 0 else image, image_w,
-                        kernel + q * kernel_h * kernel_w, kernel_h, kernel_w,
-                        out + plane * out_h * out_w + row0 * out_w, out_w, row0,
-                        min(block_rows, out_h - row0), chunk_h,
-                        row_src if source >= 0 else fill_rows, col_src, mid_lo, mid_hi,
-                        fill, tile, q > 0)
-
-
 cdef bint any_non_finite(const correlate_t *values, Py_ssize_t n) noexcept nogil:
     """Whether any of ``values`` is NaN or infinite (never for integers).
 
@@ -296,12 +264,41 @@ cdef bint any_non_finite(const correlate_t *values, Py_ssize_t n) noexcept nogil
     return total != 0
 
 
-cdef bint item_non_finite(const correlate_t *out, Py_ssize_t item, Py_ssize_t n_blocks,
-                          Py_ssize_t block_rows, Py_ssize_t out_h, Py_ssize_t out_w) noexcept nogil:
-    """`any_non_finite` over the rows a work item of `correlate_item` wrote."""
+cdef bint correlate_item(const correlate_t *image, const correlate_t *kernel, correlate_t *out,
+                         Py_ssize_t item, Py_ssize_t n_blocks, Py_ssize_t block_rows,
+                         Py_ssize_t chunk_h, Py_ssize_t n_lead, const Py_ssize_t *dims,
+                         const Py_ssize_t *lead_src, const Py_ssize_t *lead_start,
+                         const Py_ssize_t *row_src, const Py_ssize_t *fill_rows,
+                         const Py_ssize_t *col_src, Py_ssize_t mid_lo, Py_ssize_t mid_hi,
+                         correlate_t fill, correlate_t *tile,
+                         bint find_non_finite) noexcept nogil:
+    """One work item: a block of rows of one output plane, summed over the kernel planes.
+
+    ``dims`` holds the input, output and kernel shapes, ``n_lead + 2`` each.
+    With ``find_non_finite``, returns whether the block holds a NaN or inf,
+    looked at while it is still in cache (else False).
+    """
+    cdef const Py_ssize_t *shape = dims
+    cdef const Py_ssize_t *out_shape = dims + n_lead + 2
+    cdef const Py_ssize_t *kernel_shape = dims + 2 * (n_lead + 2)
+    cdef Py_ssize_t image_h = shape[n_lead], image_w = shape[n_lead + 1]
+    cdef Py_ssize_t out_h = out_shape[n_lead], out_w = out_shape[n_lead + 1]
+    cdef Py_ssize_t kernel_h = kernel_shape[n_lead], kernel_w = kernel_shape[n_lead + 1]
     cdef Py_ssize_t plane = item // n_blocks, row0 = (item % n_blocks) * block_rows
-    return any_non_finite(out + (plane * out_h + row0) * out_w,
-                          min(block_rows, out_h - row0) * out_w)
+    cdef Py_ssize_t rows = min(block_rows, out_h - row0)
+    cdef correlate_t *block = out + plane * out_h * out_w + row0 * out_w
+    cdef Py_ssize_t kernel_planes = 1, q, source, a
+    for a in range(n_lead):
+        kernel_planes *= kernel_shape[a]
+    for q in range(kernel_planes):
+        source = source_plane(plane, q, n_lead, shape, out_shape, kernel_shape,
+                              lead_src, lead_start)
+        correlate_block(image + source * image_h * image_w if source >= 0 else image, image_w,
+                        kernel + q * kernel_h * kernel_w, kernel_h, kernel_w,
+                        block, out_w, row0, rows, chunk_h,
+                        row_src if source >= 0 else fill_rows, col_src, mid_lo, mid_hi,
+                        fill, tile, q > 0)
+    return find_non_finite and any_non_finite(block, rows * out_w)
 
 
 def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] kernel,
@@ -433,25 +430,21 @@ def correlate(const correlate_t[:, :, ::1] image, const correlate_t[:, :, ::1] k
             # costs a microsecond or two, a quarter of the textbook 3x3 call.
             with nogil:
                 for item in range(n_items):
-                    correlate_item(&image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
-                                   &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
-                                   chunk_h, n_lead, dims, lead_src, lead_start, row_src,
-                                   fill_rows, col_src, mid_lo, mid_hi, fill, tiles)
-                    if find_non_finite:
-                        non_finite += item_non_finite(&out[0, 0, 0], item, n_blocks,
-                                                      block_rows, out_h, out_w)
+                    non_finite += correlate_item(
+                        &image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
+                        &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows, chunk_h,
+                        n_lead, dims, lead_src, lead_start, row_src, fill_rows, col_src,
+                        mid_lo, mid_hi, fill, tiles, find_non_finite)
         else:
             with nogil, parallel(num_threads=num_threads):
                 tile = tiles + omp_get_thread_num() * tile_len
                 # Dynamic: a thread that starts late (its core busy) takes fewer items.
                 for item in prange(n_items, schedule='dynamic'):
-                    correlate_item(&image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
-                                   &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows,
-                                   chunk_h, n_lead, dims, lead_src, lead_start, row_src,
-                                   fill_rows, col_src, mid_lo, mid_hi, fill, tile)
-                    if find_non_finite:
-                        non_finite += item_non_finite(&out[0, 0, 0], item, n_blocks,
-                                                      block_rows, out_h, out_w)
+                    non_finite += correlate_item(
+                        &image[0, 0, 0] if image.shape[0] * image_h * image_w else NULL,
+                        &kernel[0, 0, 0], &out[0, 0, 0], item, n_blocks, block_rows, chunk_h,
+                        n_lead, dims, lead_src, lead_start, row_src, fill_rows, col_src,
+                        mid_lo, mid_hi, fill, tile, find_non_finite)
     finally:
         free(tiles)
         free(memory)
